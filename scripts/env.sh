@@ -1,0 +1,6 @@
+# Sourced by the other scripts: the project's tools on PATH.
+# shellcheck shell=bash
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export PAISA_CHROMIUM="${PAISA_CHROMIUM:-/usr/bin/chromium}"

@@ -1,0 +1,60 @@
+//! Connecting to MongoDB and creating the indexes the queries rely on.
+
+use mongodb::bson::doc;
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Database, IndexModel};
+use std::time::Duration;
+
+/// Connects and checks that the server answers, so a wrong URI or a stopped
+/// database fails at start with one clear line instead of on first request.
+pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), String> {
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .map_err(|e| format!("invalid MONGODB_URI: {e}"))?;
+    options.app_name = Some("paisa".into());
+    // Fail fast when the database is down: requests get a 503 within a few
+    // seconds rather than hanging for the driver's default 30.
+    options.server_selection_timeout = Some(Duration::from_secs(3));
+    options.connect_timeout = Some(Duration::from_secs(3));
+    let client = Client::with_options(options).map_err(|e| format!("invalid MONGODB_URI: {e}"))?;
+    let db = client.database(db_name);
+    db.run_command(doc! { "ping": 1 })
+        .await
+        .map_err(|e| format!("cannot reach MongoDB: {e}"))?;
+    Ok((client, db))
+}
+
+/// Whether the database answers a ping right now.
+pub async fn ping(db: &Database) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), db.run_command(doc! { "ping": 1 }))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// Creates every index; idempotent, run at each start.
+pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
+    let unique = || IndexOptions::builder().unique(true).build();
+    let index = |keys, options: Option<IndexOptions>| IndexModel::builder().keys(keys).options(options).build();
+    db.collection::<mongodb::bson::Document>("users")
+        .create_indexes([
+            index(doc! { "username": 1 }, Some(unique())),
+            index(doc! { "nameKey": 1 }, None),
+            index(doc! { "lastKey": 1 }, None),
+        ])
+        .await?;
+    db.collection::<mongodb::bson::Document>("accounts")
+        .create_indexes([index(doc! { "userId": 1 }, Some(unique()))])
+        .await?;
+    let keyed = IndexOptions::builder()
+        .unique(true)
+        .partial_filter_expression(doc! { "idempotencyKey": { "$exists": true } })
+        .build();
+    db.collection::<mongodb::bson::Document>("transfers")
+        .create_indexes([
+            index(doc! { "from": 1, "_id": -1 }, None),
+            index(doc! { "to": 1, "_id": -1 }, None),
+            index(doc! { "from": 1, "idempotencyKey": 1 }, Some(keyed)),
+        ])
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The embedded default database: a SecantusDB (MongoDB wire protocol,
+//! single-node replica set) run as a child process when no MONGODB_URI is
+//! given, and by the test harness. It is a separate program (GPL-2.0): we only
+//! start it and talk to it through the `mongodb` driver.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the server under a small shell guard that holds our end of a pipe on
+/// its stdin: when this process exits for any reason (even SIGKILL) the pipe
+/// closes, `read` returns and the guard stops the database. No orphans.
+const GUARD: &str = r#"
+"$@" &
+db=$!
+while read -r _; do :; done
+kill -TERM "$db" 2>/dev/null
+wait "$db"
+"#;
+
+/// A running SecantusDB; stopped (gracefully) when dropped.
+pub struct EmbeddedMongo {
+    guard: Option<Child>,
+    port: u16,
+}
+
+impl EmbeddedMongo {
+    /// Starts `secantusd` on a free loopback port with its data in `storage`
+    /// (created if missing, reopened intact across restarts; `:memory:` for a
+    /// throwaway one) and waits until it accepts connections.
+    pub fn start(secantusd: &Path, storage: &Path) -> io::Result<EmbeddedMongo> {
+        if !secantusd.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{} not found: run scripts/setup, or set MONGODB_URI",
+                    secantusd.display()
+                ),
+            ));
+        }
+        if storage.as_os_str() != ":memory:" {
+            std::fs::create_dir_all(storage)?;
+        }
+        let port = free_port()?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(GUARD)
+            .arg("secantusd-guard")
+            .arg(secantusd)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--log-level",
+                "WARNING",
+            ])
+            .arg("--storage-path")
+            .arg(storage)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null());
+        // Own process group: a Ctrl-C in the terminal reaches the app, which
+        // drains its requests first and only then stops the database.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn()?;
+        let mut db = EmbeddedMongo {
+            guard: Some(child),
+            port,
+        };
+        db.wait_ready(Duration::from_secs(60))?;
+        Ok(db)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URI for the `mongodb` driver. `directConnection` because the server
+    /// advertises itself as a replica-set primary under its own name.
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if let Some(guard) = self.guard.as_mut() {
+                if let Some(status) = guard.try_wait()? {
+                    return Err(io::Error::other(format!("SecantusDB exited at start ({status})")));
+                }
+            }
+            if start.elapsed() > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "SecantusDB did not start listening",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the database and waits for it to flush and release its files.
+    pub fn stop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            drop(guard.stdin.take());
+            let _ = guard.wait();
+        }
+    }
+}
+
+impl Drop for EmbeddedMongo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}

@@ -1,0 +1,203 @@
+//! Everything that runs only on the server. None of it reaches the WASM
+//! bundle: the module is compiled only with the `ssr` feature.
+
+pub mod auth;
+pub mod bank;
+pub mod config;
+pub mod db;
+pub mod embedded;
+pub mod error;
+
+use crate::app::{shell, App};
+use auth::{token_from_headers, Passwords, Sessions};
+use axum::extract::{FromRef, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use bank::Bank;
+use config::Config;
+use embedded::EmbeddedMongo;
+use leptos::config::LeptosOptions;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use mongodb::Database;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Database,
+    pub bank: Bank,
+    pub sessions: Sessions,
+    pub cookie_secure: bool,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> LeptosOptions {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the shared state over a connected database.
+    pub fn new(
+        leptos_options: LeptosOptions,
+        client: mongodb::Client,
+        db: Database,
+        sessions: Sessions,
+        cookie_secure: bool,
+    ) -> AppState {
+        // Argon2 at 19 MiB a hash: a few at a time per core keeps memory bounded.
+        let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+        let bank = Bank::new(client, &db, passwords);
+        AppState {
+            leptos_options,
+            db,
+            bank,
+            sessions,
+            cookie_secure,
+        }
+    }
+}
+
+/// The whole HTTP surface: health check, server functions, pages, assets.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let pages = {
+        let context = state.clone();
+        let options = state.leptos_options.clone();
+        Router::<AppState>::new().leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context.clone()),
+            move || shell(options.clone()),
+        )
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(pages)
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(state.clone(), page_guard))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    if db::ping(&state.db).await {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    }
+}
+
+/// Sends signed-out visitors of private pages to sign-in, and signed-in ones
+/// away from the sign-in pages, before anything is rendered: no flash of the
+/// wrong page. (After hydration the router navigates in the browser and the
+/// pages check the session themselves.)
+async fn page_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let private = matches!(path, "/" | "/dashboard" | "/transactions" | "/profile");
+    let public_only = matches!(path, "/signin" | "/signup");
+    if request.method() != axum::http::Method::GET || !(private || public_only) {
+        return next.run(request).await;
+    }
+    let signed_in = token_from_headers(request.headers()).is_some_and(|t| state.sessions.verify(t).is_ok());
+    if private && !signed_in {
+        Redirect::to("/signin").into_response()
+    } else if signed_in && (public_only || path == "/") {
+        Redirect::to("/dashboard").into_response()
+    } else {
+        next.run(request).await
+    }
+}
+
+/// Starts Paisa: configuration, database (embedded unless MONGODB_URI is
+/// set), indexes, HTTP server; on SIGINT/SIGTERM, drains requests, then
+/// stops the embedded database.
+pub async fn run() -> ExitCode {
+    init_tracing();
+    let config = Config::load();
+    match serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("paisa: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let mut leptos_options = leptos::config::get_configuration(None)
+        .map_err(|e| format!("Leptos configuration: {e}"))?
+        .leptos_options;
+    if leptos_options.output_name.is_empty() {
+        leptos_options.output_name = "paisa".into();
+    }
+    let sessions = Sessions::from_config(
+        config.jwt_secret.as_deref(),
+        &config.data_dir,
+        Duration::from_secs(config.session_ttl_minutes * 60),
+    )?;
+
+    let mut embedded = None;
+    let uri = match &config.mongodb_uri {
+        Some(uri) => uri.clone(),
+        None => {
+            let storage = config.data_dir.join("db");
+            let db = EmbeddedMongo::start(&config.secantusd, &storage)
+                .map_err(|e| format!("cannot start the embedded database: {e}"))?;
+            tracing::info!(port = db.port(), storage = %storage.display(), "embedded SecantusDB started");
+            let uri = db.uri();
+            embedded = Some(db);
+            uri
+        }
+    };
+    let (client, db) = db::connect(&uri, &config.mongodb_db).await?;
+    db::ensure_indexes(&db)
+        .await
+        .map_err(|e| format!("cannot create indexes: {e}"))?;
+
+    let addr = leptos_options.site_addr;
+    let state = AppState::new(leptos_options, client, db, sessions, config.cookie_secure);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    if let Some(mut db) = embedded {
+        db.stop();
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = sigterm => {},
+    }
+    tracing::info!("shutting down: draining requests");
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info,paisa=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

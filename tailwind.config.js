@@ -1,0 +1,6 @@
+/** @type {import('tailwindcss').Config} */
+module.exports = {
+  content: ["./src/**/*.rs"],
+  theme: { extend: {} },
+  plugins: [],
+};
