@@ -128,6 +128,57 @@ pub struct Bank {
     passwords: Passwords,
     txn_time_limit: Duration,
     stats: Arc<TxnStats>,
+    locks: Arc<AccountLocks>,
+}
+
+/// In-process locks over accounts, striped: transfers in this process that
+/// touch the same account take turns instead of racing into a write
+/// conflict, retrying and wasting a database round trip each time. They are
+/// an optimisation only: correctness comes from the transaction (other
+/// instances still conflict, and are retried).
+struct AccountLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl AccountLocks {
+    fn new(stripes: usize) -> AccountLocks {
+        AccountLocks {
+            stripes: (0..stripes).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    fn stripe(&self, id: &ObjectId) -> usize {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        (h.finish() % self.stripes.len() as u64) as usize
+    }
+
+    /// Locks both accounts' stripes, lower stripe first so two transfers in
+    /// opposite directions cannot deadlock; gives up at `deadline`.
+    async fn lock_pair(
+        &self,
+        a: &ObjectId,
+        b: &ObjectId,
+        deadline: Instant,
+    ) -> Option<(tokio::sync::MutexGuard<'_, ()>, Option<tokio::sync::MutexGuard<'_, ()>>)> {
+        let (i, j) = (self.stripe(a), self.stripe(b));
+        let (first, second) = (i.min(j), i.max(j));
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let g1 = tokio::time::timeout_at(deadline, self.stripes[first].lock())
+            .await
+            .ok()?;
+        let g2 = if second != first {
+            Some(
+                tokio::time::timeout_at(deadline, self.stripes[second].lock())
+                    .await
+                    .ok()?,
+            )
+        } else {
+            None
+        };
+        Some((g1, g2))
+    }
 }
 
 impl Bank {
@@ -141,6 +192,7 @@ impl Bank {
             passwords,
             txn_time_limit: Duration::from_secs(8),
             stats: Arc::default(),
+            locks: Arc::new(AccountLocks::new(1024)),
         }
     }
 
@@ -369,6 +421,11 @@ impl Bank {
         }
         let key = idempotency_key.map(check_idempotency_key).transpose()?;
         let mut txn = self.transaction().await?;
+        let _turn = self
+            .locks
+            .lock_pair(&from, &to, txn.deadline)
+            .await
+            .ok_or_else(|| BankError::Busy("timed out waiting for the accounts' turn".into()))?;
         let outcome = loop {
             let session = txn.begin().await?;
             let result = async {

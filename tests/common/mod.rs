@@ -36,6 +36,7 @@ pub const TEST_SECRET: &[u8] = b"integration-test-secret-of-32-bytes-or-more";
 pub struct TestEnv {
     pub state: AppState,
     pub db: mongodb::Database,
+    pub client: mongodb::Client,
 }
 
 impl TestEnv {
@@ -48,12 +49,18 @@ impl TestEnv {
         db::ensure_indexes(&db).await.expect("indexes");
         let options = leptos::config::LeptosOptions::builder().output_name("paisa").build();
         let sessions = Sessions::new(TEST_SECRET, Duration::from_secs(3600)).unwrap();
-        let state = AppState::new(options, client, db.clone(), sessions, false);
-        TestEnv { state, db }
+        let state = AppState::new(options, client.clone(), db.clone(), sessions, false);
+        TestEnv { state, db, client }
     }
 
     pub fn bank(&self) -> &Bank {
         &self.state.bank
+    }
+
+    /// The bank as a second app instance on the same database would run it:
+    /// its own in-process account locks, so the two really conflict.
+    pub fn other_instance(&self) -> Bank {
+        Bank::new(self.client.clone(), &self.db, paisa::server::auth::Passwords::new(2))
     }
 
     /// Signs up a user with a fresh email; returns their id.
