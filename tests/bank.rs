@@ -359,7 +359,8 @@ async fn refused_transfers_move_nothing() {
     let before = balances(&env).await;
     let hundred = Money::from_paise(10_000);
     let one = Money::from_paise(100);
-    let cases: [(String, Money, fn(&BankError) -> bool); 6] = [
+    type Expect = fn(&BankError) -> bool;
+    let cases: [(String, Money, Expect); 6] = [
         (b.to_hex(), hundred, |e| matches!(e, BankError::InsufficientBalance)),
         (a.to_hex(), one, |e| matches!(e, BankError::InvalidAccount)),
         ("not-an-id".into(), one, |e| matches!(e, BankError::InvalidAccount)),

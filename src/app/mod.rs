@@ -7,7 +7,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -48,7 +48,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::Home/>
                 <Route path=path!("/signup") view=pages::SignUpPage/>
                 <Route path=path!("/signin") view=pages::SignInPage/>
-                <Route path=path!("/dashboard") view=pages::DashboardPage/>
+                // Async: the page is sent once its data is loaded, so the
+                // first HTML is complete even where JavaScript never runs.
+                <Route path=path!("/dashboard") view=pages::DashboardPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

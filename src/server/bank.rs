@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// The starting grant of a new account: ₹1.00 to ₹10,000.00.
 pub const MIN_GRANT: Money = Money::from_paise(100);
-pub const MAX_GRANT: Money = Money::from_paise(10_000_00);
+pub const MAX_GRANT: Money = Money::from_paise(1_000_000);
 /// Search results per query unless asked for fewer.
 pub const SEARCH_LIMIT: usize = 20;
 /// History entries per page unless asked for fewer, and the most per page.
@@ -533,7 +533,7 @@ impl Bank {
         };
         let (sent, received) = tokio::join!(query(side("from")), query(side("to")));
         let mut entries: Vec<TransferDoc> = sent?.into_iter().chain(received?).collect();
-        entries.sort_by(|a, b| b.id.cmp(&a.id));
+        entries.sort_by_key(|t| std::cmp::Reverse(t.id));
         let next = if entries.len() > limit {
             Some(entries[limit - 1].id.to_hex())
         } else {
