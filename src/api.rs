@@ -3,7 +3,7 @@
 //! Forms post to them directly, so they also work before the WASM loads.
 
 use crate::error::AppError;
-use crate::model::Me;
+use crate::model::{HistoryPage, Me, Receipt, UserSummary};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -34,6 +34,27 @@ mod ssr {
         Ok(())
     }
 
+    /// Counts a sign-in or sign-up attempt against the brute-force limits.
+    pub async fn throttle(username: Option<&str>) -> Result<(), AppError> {
+        use axum::extract::ConnectInfo;
+        use std::net::SocketAddr;
+        let state = state();
+        let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+        let peer = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+            .await
+            .ok()
+            .map(|c| c.0);
+        let address = crate::server::rest::client_address(state.trust_forwarded_for, &headers, peer);
+        state.throttle.attempt(address, username).map_err(|wait| {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(axum::http::StatusCode::TOO_MANY_REQUESTS);
+                let secs = crate::server::throttle::retry_after_secs(wait);
+                response.insert_header(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            AppError::TooManyRequests
+        })
+    }
+
     pub fn end_session() {
         set_cookie(&clear_session_cookie(state().cookie_secure));
     }
@@ -57,6 +78,7 @@ pub async fn sign_up(
     password: String,
 ) -> Result<(), AppError> {
     use crate::server::bank::SignUp;
+    ssr::throttle(None).await?;
     let input = SignUp {
         username,
         first_name,
@@ -72,6 +94,7 @@ pub async fn sign_up(
 /// Signs in; the browser lands on the dashboard.
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
+    ssr::throttle(Some(&username)).await?;
     let user = ssr::state().bank.sign_in(&username, &password).await?;
     ssr::start_session(user)?;
     leptos_axum::redirect("/dashboard");
@@ -91,4 +114,51 @@ pub async fn sign_out() -> Result<(), AppError> {
 pub async fn get_me() -> Result<Me, AppError> {
     let user = ssr::current_user().await?;
     Ok(ssr::state().bank.me(user).await?)
+}
+
+/// Changes the names and/or password; a blank field is left as it is.
+#[server(endpoint = "update_profile")]
+pub async fn update_profile(first_name: String, last_name: String, password: String) -> Result<(), AppError> {
+    use crate::server::bank::ProfileUpdate;
+    let user = ssr::current_user().await?;
+    let given = |s: String| if s.trim().is_empty() { None } else { Some(s) };
+    let update = ProfileUpdate {
+        first_name: given(first_name),
+        last_name: given(last_name),
+        // Passwords are not trimmed: spaces may be part of one.
+        password: if password.is_empty() { None } else { Some(password) },
+    };
+    ssr::state().bank.update_profile(user, update).await?;
+    Ok(())
+}
+
+/// Other users whose name starts with `filter`.
+#[server(endpoint = "search_users")]
+pub async fn search_users(filter: String) -> Result<Vec<UserSummary>, AppError> {
+    let user = ssr::current_user().await?;
+    Ok(ssr::state()
+        .bank
+        .search(user, &filter, crate::server::bank::SEARCH_LIMIT)
+        .await?)
+}
+
+/// Sends `amount` (rupees, as typed) to the user `to`. `idempotency_key` is
+/// chosen by the browser once per Send Money dialog, so a double click or a
+/// resubmitted form sends once.
+#[server(endpoint = "send_money")]
+pub async fn send_money(to: String, amount: String, idempotency_key: String) -> Result<Receipt, AppError> {
+    let user = ssr::current_user().await?;
+    let amount = crate::money::Money::parse_rupees(&amount).map_err(|e| AppError::invalid("amount", e.to_string()))?;
+    let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
+    Ok(ssr::state().bank.transfer(user, &to, amount, key).await?)
+}
+
+/// One page of the signed-in user's transfers, newest first.
+#[server(endpoint = "history")]
+pub async fn history(before: Option<String>) -> Result<HistoryPage, AppError> {
+    let user = ssr::current_user().await?;
+    let bank = &ssr::state().bank;
+    Ok(bank
+        .history(user, crate::server::bank::HISTORY_LIMIT, before.as_deref())
+        .await?)
 }

@@ -30,6 +30,16 @@ pub struct Config {
     #[arg(long, env = "COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
 
+    /// Origins (comma-separated) allowed to call the API from a browser on
+    /// another site. Empty: same-origin only.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', default_value = "")]
+    pub cors_origins: Vec<String>,
+
+    /// Take the client address for rate limiting from the last
+    /// X-Forwarded-For entry (set only behind a proxy that appends it).
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
     /// Folder for local state: the embedded database and the dev JWT secret.
     #[arg(long, env = "DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,

@@ -7,6 +7,9 @@ pub mod config;
 pub mod db;
 pub mod embedded;
 pub mod error;
+pub mod http;
+pub mod rest;
+pub mod throttle;
 
 use crate::app::{shell, App};
 use auth::{token_from_headers, Passwords, Sessions};
@@ -25,6 +28,11 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use mongodb::Database;
 use std::process::ExitCode;
 use std::time::Duration;
+use throttle::{Limits, Throttle};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -33,7 +41,10 @@ pub struct AppState {
     pub db: Database,
     pub bank: Bank,
     pub sessions: Sessions,
+    pub throttle: Throttle,
     pub cookie_secure: bool,
+    pub trust_forwarded_for: bool,
+    pub cors_origins: Vec<String>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -44,13 +55,7 @@ impl FromRef<AppState> for LeptosOptions {
 
 impl AppState {
     /// Builds the shared state over a connected database.
-    pub fn new(
-        leptos_options: LeptosOptions,
-        client: mongodb::Client,
-        db: Database,
-        sessions: Sessions,
-        cookie_secure: bool,
-    ) -> AppState {
+    pub fn new(leptos_options: LeptosOptions, client: mongodb::Client, db: Database, sessions: Sessions) -> AppState {
         // Argon2 at 19 MiB a hash: a few at a time per core keeps memory bounded.
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
         let bank = Bank::new(client, &db, passwords);
@@ -59,12 +64,19 @@ impl AppState {
             db,
             bank,
             sessions,
-            cookie_secure,
+            throttle: Throttle::new(Limits::default()),
+            cookie_secure: false,
+            trust_forwarded_for: false,
+            cors_origins: Vec::new(),
         }
     }
 }
 
-/// The whole HTTP surface: health check, server functions, pages, assets.
+/// Request bodies larger than this are refused with 413 before any handler.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The whole HTTP surface: health check, JSON API, server functions, pages,
+/// assets; wrapped in the layers every request passes through.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let pages = {
@@ -77,12 +89,60 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
     };
+    let cors = http::cors(&state.cors_origins);
+    let tracing = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(http::RequestIds::default()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id());
     Router::new()
         .route("/healthz", get(healthz))
+        .nest("/api/v1", rest::routes())
         .merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), page_guard))
+        .layer(middleware::from_fn_with_state(state.clone(), http::refuse_cross_site))
+        .layer(cors)
+        .layer(middleware::from_fn(http::security_headers))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(http::hide_server_errors))
+        .layer(tracing)
         .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, with each
+/// request's peer address available (for rate limiting).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let throttle = state.throttle.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            throttle.forget_idle();
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    result
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -162,13 +222,19 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot create indexes: {e}"))?;
 
     let addr = leptos_options.site_addr;
-    let state = AppState::new(leptos_options, client, db, sessions, config.cookie_secure);
+    let mut state = AppState::new(leptos_options, client, db, sessions);
+    state.cookie_secure = config.cookie_secure;
+    state.trust_forwarded_for = config.trust_forwarded_for;
+    state.cors_origins = config
+        .cors_origins
+        .into_iter()
+        .filter(|o| !o.trim().is_empty())
+        .collect();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    serve_on(listener, state, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");

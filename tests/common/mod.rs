@@ -49,7 +49,7 @@ impl TestEnv {
         db::ensure_indexes(&db).await.expect("indexes");
         let options = leptos::config::LeptosOptions::builder().output_name("paisa").build();
         let sessions = Sessions::new(TEST_SECRET, Duration::from_secs(3600)).unwrap();
-        let state = AppState::new(options, client.clone(), db.clone(), sessions, false);
+        let state = AppState::new(options, client.clone(), db.clone(), sessions);
         TestEnv { state, db, client }
     }
 
@@ -82,8 +82,12 @@ impl TestEnv {
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = paisa::server::router(self.state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            paisa::server::serve_on(listener, state, std::future::pending())
+                .await
+                .unwrap()
+        });
         format!("http://{addr}")
     }
 }

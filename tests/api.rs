@@ -1,0 +1,715 @@
+//! The /api/v1 contract over real HTTP: the real router on an ephemeral
+//! port, the real database. One test per SPEC table row for success and
+//! each documented error, then the bad-input classes, token forgeries,
+//! rate limits, and what a 500 may say.
+
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{TestEnv, TEST_SECRET};
+use mongodb::bson::{doc, Document};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+struct Api {
+    base: String,
+    http: Client,
+}
+
+impl Api {
+    async fn new(env: &TestEnv) -> Api {
+        let base = env.serve().await;
+        Api {
+            base: format!("{base}/api/v1"),
+            http: Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs up through the API; returns (token, user id).
+    async fn sign_up(&self, email: &str, first: &str) -> (String, String) {
+        let res = self
+            .call(Method::POST, "/user/signup", None, Some(json!({"username": email, "firstName": first, "lastName": "Test", "password": "correct horse battery"})))
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["message"], "User created successfully");
+        let token = body["token"].as_str().unwrap().to_owned();
+        let id = self.me_id(&token).await;
+        (token, id)
+    }
+
+    async fn me_id(&self, token: &str) -> String {
+        // The token's subject: read back through the API's own view.
+        let claims = token.split('.').nth(1).unwrap();
+        let padded = match claims.len() % 4 {
+            2 => format!("{claims}=="),
+            3 => format!("{claims}="),
+            _ => claims.to_owned(),
+        };
+        let bytes = base64_decode(&padded);
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["sub"].as_str().unwrap().to_owned()
+    }
+
+    async fn balance(&self, token: &str) -> f64 {
+        let res = self.call(Method::GET, "/account/balance", Some(token), None).await;
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["balance"].as_f64().unwrap()
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'-' | b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in clean.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, c)| acc | u32::from(value(*c)) << (18 - 6 * i));
+        for i in 0..chunk.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
+async fn status_and_body(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let body = res.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn set_balance(env: &TestEnv, id: &str, paise: i64) {
+    let id = mongodb::bson::oid::ObjectId::parse_str(id).unwrap();
+    env.db
+        .collection::<Document>("accounts")
+        .update_one(doc! {"userId": id}, doc! {"$set": {"balance": paise}})
+        .await
+        .unwrap();
+}
+
+async fn count(env: &TestEnv, collection: &str) -> u64 {
+    env.db
+        .collection::<Document>(collection)
+        .count_documents(doc! {})
+        .await
+        .unwrap()
+}
+
+// ----- POST /user/signup ------------------------------------------------
+
+#[tokio::test]
+async fn signup_succeeds_and_refuses_taken_or_bad_input_with_411() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (token, _) = api.sign_up("asha@example.com", "Asha").await;
+    assert!(api.balance(&token).await >= 1.0);
+    let taken =
+        json!({"username": "ASHA@example.com", "firstName": "A", "lastName": "B", "password": "another password"});
+    let bad_inputs = [
+        taken,
+        json!({"username": "not-an-email", "firstName": "A", "lastName": "B", "password": "long enough"}),
+        json!({"username": "b@example.com", "firstName": "", "lastName": "B", "password": "long enough"}),
+        json!({"username": "b@example.com", "firstName": "A", "lastName": "B", "password": "short"}),
+        json!({"username": "b@example.com", "firstName": "A", "lastName": "B"}),
+        json!({"username": {"$gt": ""}, "firstName": "A", "lastName": "B", "password": "long enough"}),
+        json!({"username": "b@example.com", "firstName": 5, "lastName": "B", "password": "long enough"}),
+        json!(["b@example.com"]),
+    ];
+    for body in bad_inputs {
+        let (status, reply) =
+            status_and_body(api.call(Method::POST, "/user/signup", None, Some(body.clone())).await).await;
+        assert_eq!(status, 411, "{body}");
+        assert_eq!(
+            reply,
+            json!({"message": "Email already taken / Incorrect inputs"}),
+            "{body}"
+        );
+    }
+    assert_eq!(count(&env, "users").await, 1);
+}
+
+// ----- POST /user/signin -------------------------------------------------
+
+#[tokio::test]
+async fn signin_returns_a_token_or_411_alike_for_unknown_and_wrong() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    api.sign_up("asha@example.com", "Asha").await;
+    let (status, body) = status_and_body(
+        api.call(
+            Method::POST,
+            "/user/signin",
+            None,
+            Some(json!({"username": "Asha@Example.com", "password": "correct horse battery"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(api.balance(body["token"].as_str().unwrap()).await > 0.0);
+    for body in [
+        json!({"username": "asha@example.com", "password": "wrong horse battery"}),
+        json!({"username": "nobody@example.com", "password": "correct horse battery"}),
+        json!({"username": "asha@example.com", "password": {"$ne": ""}}),
+        json!({"username": "asha@example.com"}),
+    ] {
+        let (status, reply) =
+            status_and_body(api.call(Method::POST, "/user/signin", None, Some(body.clone())).await).await;
+        assert_eq!(
+            (status, reply),
+            (
+                StatusCode::LENGTH_REQUIRED,
+                json!({"message": "Error while logging in"})
+            ),
+            "{body}"
+        );
+    }
+}
+
+// ----- PUT /user ---------------------------------------------------------
+
+#[tokio::test]
+async fn update_user_changes_names_and_password_and_nothing_else() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
+    let before = api.balance(&token).await;
+    let (status, body) = status_and_body(
+        api.call(
+            Method::PUT,
+            "/user",
+            Some(&token),
+            Some(json!({"firstName": "Asha Devi", "password": "a new passphrase", "balance": 1e9})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"message": "Updated successfully"}))
+    );
+    assert_eq!(api.balance(&token).await, before, "balance is not a profile field");
+    let user = env
+        .db
+        .collection::<Document>("users")
+        .find_one(doc! {"_id": mongodb::bson::oid::ObjectId::parse_str(&id).unwrap()})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.get_str("firstName").unwrap(), "Asha Devi");
+    let signin = api
+        .call(
+            Method::POST,
+            "/user/signin",
+            None,
+            Some(json!({"username": "asha@example.com", "password": "a new passphrase"})),
+        )
+        .await;
+    assert_eq!(signin.status(), 200);
+
+    for body in [
+        json!({}),
+        json!({"password": "short"}),
+        json!({"firstName": ""}),
+        json!({"firstName": {"$set": "x"}}),
+        json!({"$set": {"firstName": "x"}}),
+    ] {
+        let (status, reply) =
+            status_and_body(api.call(Method::PUT, "/user", Some(&token), Some(body.clone())).await).await;
+        assert_eq!(
+            (status, reply),
+            (
+                StatusCode::LENGTH_REQUIRED,
+                json!({"message": "Error while updating information"})
+            ),
+            "{body}"
+        );
+    }
+    let user = env
+        .db
+        .collection::<Document>("users")
+        .find_one(doc! {"username": "asha@example.com"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.get_str("firstName").unwrap(), "Asha Devi");
+    assert_eq!(
+        api.call(Method::PUT, "/user", None, Some(json!({"firstName": "X"})))
+            .await
+            .status(),
+        403
+    );
+}
+
+// ----- GET /user/bulk ----------------------------------------------------
+
+#[tokio::test]
+async fn bulk_lists_other_users_by_prefix_without_private_fields() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (token, me) = api.sign_up("asha@example.com", "Asha").await;
+    api.sign_up("ravi@example.com", "Ravi").await;
+    api.sign_up("rajesh@example.com", "Rajesh").await;
+    let res = api.call(Method::GET, "/user/bulk?filter=RA", Some(&token), None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let users = body["users"].as_array().unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u["firstName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Rajesh", "Ravi"]);
+    for u in users {
+        let keys: Vec<&String> = u.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["_id", "firstName", "lastName"], "only public fields");
+        assert_ne!(u["_id"], me);
+    }
+    let all: Value = api
+        .call(Method::GET, "/user/bulk", Some(&token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["users"].as_array().unwrap().len(), 2);
+    let regex: Value = api
+        .call(Method::GET, "/user/bulk?filter=.*", Some(&token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(regex["users"].as_array().unwrap().is_empty());
+    assert_eq!(
+        api.call(Method::GET, "/user/bulk?filter=ra", None, None).await.status(),
+        403
+    );
+}
+
+// ----- GET /account/balance ------------------------------------------------
+
+#[tokio::test]
+async fn balance_is_rupees_with_at_most_two_decimals() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
+    set_balance(&env, &id, 500_025).await;
+    let res = api.call(Method::GET, "/account/balance", Some(&token), None).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), r#"{"balance":5000.25}"#);
+    set_balance(&env, &id, 10).await;
+    assert_eq!(api.balance(&token).await, 0.1);
+    assert_eq!(
+        api.call(Method::GET, "/account/balance", None, None).await.status(),
+        403
+    );
+}
+
+// ----- POST /account/transfer ------------------------------------------------
+
+#[tokio::test]
+async fn transfer_moves_money_or_gives_the_documented_400() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (asha, asha_id) = api.sign_up("asha@example.com", "Asha").await;
+    let (ravi, ravi_id) = api.sign_up("ravi@example.com", "Ravi").await;
+    set_balance(&env, &asha_id, 10_000).await;
+    set_balance(&env, &ravi_id, 0).await;
+    let (status, body) = status_and_body(
+        api.call(
+            Method::POST,
+            "/account/transfer",
+            Some(&asha),
+            Some(json!({"to": ravi_id, "amount": 0.1})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"message": "Transfer successful"}))
+    );
+    assert_eq!(api.balance(&asha).await, 99.9);
+    assert_eq!(api.balance(&ravi).await, 0.1);
+
+    let cases = [
+        (json!({"to": ravi_id, "amount": 100}), "Insufficient balance"),
+        (json!({"to": asha_id, "amount": 1}), "Invalid account"),
+        (json!({"to": "not-an-id", "amount": 1}), "Invalid account"),
+        (
+            json!({"to": "0123456789abcdef01234567", "amount": 1}),
+            "Invalid account",
+        ),
+        (json!({"to": ravi_id, "amount": 0}), "Invalid amount"),
+        (json!({"to": ravi_id, "amount": -5}), "Invalid amount"),
+        (json!({"to": ravi_id, "amount": 1.001}), "Invalid amount"),
+        (json!({"to": ravi_id, "amount": "5"}), "Invalid amount"),
+        (json!({"to": ravi_id, "amount": null}), "Invalid amount"),
+        (json!({"to": ravi_id, "amount": 1e300}), "Invalid amount"),
+        (json!({"to": ravi_id}), "Invalid request"),
+        (json!({"to": {"$ne": null}, "amount": 1}), "Invalid request"),
+        (json!({"to": ravi_id, "amount": 1, "$where": "1"}), "Invalid request"),
+    ];
+    for (body, message) in cases {
+        let (status, reply) = status_and_body(
+            api.call(Method::POST, "/account/transfer", Some(&asha), Some(body.clone()))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(reply["message"], message, "{body}");
+    }
+    // Exponent and over-long literals, written as raw JSON text.
+    for raw in [
+        r#"{"to":"TO","amount":1e1}"#,
+        r#"{"to":"TO","amount":NaN}"#,
+        r#"{"to":"TO","amount":0.30000000000000004}"#,
+    ] {
+        let body = raw.replace("TO", &ravi_id);
+        let res = api
+            .raw(
+                Method::POST,
+                "/account/transfer",
+                Some(&asha),
+                "application/json",
+                body.clone(),
+            )
+            .await;
+        assert_eq!(res.status(), 400, "{body}");
+    }
+    assert_eq!(api.balance(&asha).await, 99.9, "nothing moved");
+    assert_eq!(count(&env, "transfers").await, 1);
+}
+
+#[tokio::test]
+async fn transfer_with_an_idempotency_key_moves_money_once() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (asha, asha_id) = api.sign_up("asha@example.com", "Asha").await;
+    let (_, ravi_id) = api.sign_up("ravi@example.com", "Ravi").await;
+    set_balance(&env, &asha_id, 10_000).await;
+    let send = |amount: f64| {
+        api.http
+            .post(format!("{}/account/transfer", api.base))
+            .bearer_auth(&asha)
+            .header("Idempotency-Key", "pay-ravi-1")
+            .json(&json!({"to": ravi_id, "amount": amount}))
+            .send()
+    };
+    let replies = futures::future::join_all((0..5).map(|_| send(30.0))).await;
+    for r in replies {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert_eq!(api.balance(&asha).await, 70.0);
+    assert_eq!(count(&env, "transfers").await, 1);
+    assert_eq!(send(31.0).await.unwrap().status(), 422, "same key, other amount");
+    assert_eq!(api.balance(&asha).await, 70.0);
+}
+
+// ----- GET /account/transactions ------------------------------------------------
+
+#[tokio::test]
+async fn transactions_are_newest_first_with_direction_and_paging() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (asha, asha_id) = api.sign_up("asha@example.com", "Asha").await;
+    let (ravi, ravi_id) = api.sign_up("ravi@example.com", "Ravi").await;
+    set_balance(&env, &asha_id, 10_000).await;
+    set_balance(&env, &ravi_id, 10_000).await;
+    for (from, to, amount) in [(&asha, &ravi_id, 1.5), (&ravi, &asha_id, 2.0), (&asha, &ravi_id, 3.25)] {
+        assert_eq!(
+            api.call(
+                Method::POST,
+                "/account/transfer",
+                Some(from),
+                Some(json!({"to": to, "amount": amount}))
+            )
+            .await
+            .status(),
+            200
+        );
+    }
+    let page: Value = api
+        .call(Method::GET, "/account/transactions?limit=2", Some(&asha), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let txs = page["transactions"].as_array().unwrap();
+    assert_eq!(txs.len(), 2);
+    assert_eq!(txs[0]["amount"], 3.25);
+    assert_eq!(txs[0]["direction"], "sent");
+    assert_eq!(
+        txs[0]["counterparty"],
+        json!({"_id": ravi_id, "firstName": "Ravi", "lastName": "Test"})
+    );
+    assert!(txs[0]["createdAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(txs[1]["direction"], "received");
+    let next = page["next"].as_str().unwrap();
+    let older: Value = api
+        .call(
+            Method::GET,
+            &format!("/account/transactions?limit=2&before={next}"),
+            Some(&asha),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(older["transactions"][0]["amount"], 1.5);
+    assert_eq!(older["next"], Value::Null);
+    for query in ["?limit=0", "?limit=1000", "?limit=abc", "?before=zzz"] {
+        assert_eq!(
+            api.call(Method::GET, &format!("/account/transactions{query}"), Some(&asha), None)
+                .await
+                .status(),
+            400,
+            "{query}"
+        );
+    }
+    assert_eq!(
+        api.call(Method::GET, "/account/transactions", None, None)
+            .await
+            .status(),
+        403
+    );
+}
+
+// ----- tokens ---------------------------------------------------------------
+
+#[tokio::test]
+async fn forged_expired_and_malformed_tokens_get_403_and_an_empty_body() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (good, id) = api.sign_up("asha@example.com", "Asha").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |exp: u64| json!({"sub": id, "iat": now, "exp": exp});
+    let forged = encode(
+        &Header::default(),
+        &claims(now + 600),
+        &EncodingKey::from_secret(b"someone else's secret, long enough"),
+    )
+    .unwrap();
+    let expired = encode(
+        &Header::default(),
+        &claims(now - 10),
+        &EncodingKey::from_secret(TEST_SECRET),
+    )
+    .unwrap();
+    let hs384 = encode(
+        &Header::new(Algorithm::HS384),
+        &claims(now + 600),
+        &EncodingKey::from_secret(TEST_SECRET),
+    )
+    .unwrap();
+    let mut parts: Vec<&str> = good.split('.').collect();
+    parts[2] = "AAAA";
+    let bad_sig = parts.join(".");
+    let none = format!(
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+        good.split('.').nth(1).unwrap()
+    );
+    for token in [
+        forged.as_str(),
+        expired.as_str(),
+        hs384.as_str(),
+        bad_sig.as_str(),
+        none.as_str(),
+        "garbage",
+        "",
+    ] {
+        let (status, body) = status_and_body(api.call(Method::GET, "/account/balance", Some(token), None).await).await;
+        assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({})), "{token}");
+    }
+    let (status, body) = status_and_body(
+        api.http
+            .get(format!("{}/account/balance", api.base))
+            .header("authorization", "Basic abc")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({})));
+}
+
+// ----- strict input -------------------------------------------------------------
+
+#[tokio::test]
+async fn bad_bodies_get_4xx_and_change_nothing() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
+    let (_, ravi) = api.sign_up("ravi@example.com", "Ravi").await;
+    set_balance(&env, &id, 10_000).await;
+    let transfer = format!(r#"{{"to":"{ravi}","amount":1}}"#);
+    // Not JSON, or not declared as JSON.
+    for (content_type, body) in [
+        ("text/plain", transfer.clone()),
+        ("application/x-www-form-urlencoded", format!("to={ravi}&amount=1")),
+        ("application/json", "{not json".to_owned()),
+        ("application/json", String::new()),
+    ] {
+        let res = api
+            .raw(Method::POST, "/account/transfer", Some(&token), content_type, body)
+            .await;
+        assert_eq!(res.status(), 400, "{content_type}");
+    }
+    let signup = r#"{"username":"x@example.com","firstName":"X","lastName":"Y","password":"long enough"}"#;
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] {
+        let res = api.raw(Method::POST, "/user/signup", None, content_type, signup).await;
+        assert_eq!(res.status(), 411, "{content_type}");
+    }
+    // Over the 16 KiB limit.
+    let huge = format!(r#"{{"to":"{ravi}","amount":1,"pad":"{}"}}"#, "x".repeat(20_000));
+    let res = api
+        .raw(
+            Method::POST,
+            "/account/transfer",
+            Some(&token),
+            "application/json",
+            huge,
+        )
+        .await;
+    assert_eq!(res.status(), 413);
+    assert_eq!(api.balance(&token).await, 100.0);
+    assert_eq!(count(&env, "transfers").await, 0);
+    assert_eq!(count(&env, "users").await, 2);
+}
+
+// ----- rate limits ------------------------------------------------------------------
+
+#[tokio::test]
+async fn repeated_sign_ins_for_one_username_get_429_with_retry_after() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    api.sign_up("asha@example.com", "Asha").await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..12 {
+        let res = api
+            .call(
+                Method::POST,
+                "/user/signin",
+                None,
+                Some(json!({"username": "asha@example.com", "password": "guess guess guess"})),
+            )
+            .await;
+        if res.status() == 429 {
+            retry_after = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        }
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(&statuses[..10], &[411; 10]);
+    assert_eq!(&statuses[10..], &[429, 429]);
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    // Even the right password waits now: the limit is on attempts.
+    let res = api
+        .call(
+            Method::POST,
+            "/user/signin",
+            None,
+            Some(json!({"username": "asha@example.com", "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(res.status(), 429);
+}
+
+// ----- failures ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_500_says_nothing_but_carries_a_request_id() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
+    // A corrupt account document: the balance is not a number.
+    let oid = mongodb::bson::oid::ObjectId::parse_str(&id).unwrap();
+    env.db
+        .collection::<Document>("accounts")
+        .update_one(doc! {"userId": oid}, doc! {"$set": {"balance": "lots"}})
+        .await
+        .unwrap();
+    let res = api.call(Method::GET, "/account/balance", Some(&token), None).await;
+    assert_eq!(res.status(), 500);
+    assert!(res.headers().get("x-request-id").is_some());
+    let text = res.text().await.unwrap();
+    assert_eq!(text, r#"{"message":"Internal server error"}"#);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_refuse_cross_site_posts() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let res = api.call(Method::GET, "/account/balance", None, None).await;
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let res = api
+        .http
+        .post(format!("{}/user/signin", api.base))
+        .header("origin", "https://evil.example")
+        .json(&json!({"username": "a@example.com", "password": "whatever"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // The sign-up page's CSP allows our scripts by nonce and WebAssembly.
+    let page = api
+        .http
+        .get(api.base.replace("/api/v1", "/signup"))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("'nonce-") && csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    let html = page.text().await.unwrap();
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    assert!(
+        html.contains(&format!(r#"nonce="{nonce}""#)),
+        "hydration script lacks the nonce"
+    );
+}
