@@ -3,7 +3,7 @@
 //! Forms post to them directly, so they also work before the WASM loads.
 
 use crate::error::AppError;
-use crate::model::{HistoryPage, Me, Receipt, UserSummary};
+use crate::model::{HistoryEntry, HistoryPage, Me, SendDialog, UserSummary};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -47,12 +47,32 @@ mod ssr {
         let address = crate::server::rest::client_address(state.trust_forwarded_for, &headers, peer);
         state.throttle.attempt(address, username).map_err(|wait| {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                response.set_status(axum::http::StatusCode::TOO_MANY_REQUESTS);
                 let secs = crate::server::throttle::retry_after_secs(wait);
                 response.insert_header(axum::http::header::RETRY_AFTER, secs.into());
             }
             AppError::TooManyRequests
         })
+    }
+
+    /// Runs a server function's body; an error also sets the response's
+    /// status (4xx for the user's mistakes, 5xx for ours), instead of the
+    /// blanket 500 server functions otherwise answer with.
+    pub async fn respond<T>(body: impl std::future::Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+        let result = body.await;
+        // A plain form post (no JavaScript) is answered with a redirect back
+        // to the form, carrying the error; its status must stay a redirect.
+        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|p| {
+            p.headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if let (Err(e), Some(response), false) = (&result, use_context::<leptos_axum::ResponseOptions>(), form_post) {
+            if let Ok(status) = axum::http::StatusCode::from_u16(e.status()) {
+                response.set_status(status);
+            }
+        }
+        result
     }
 
     pub fn end_session() {
@@ -77,88 +97,146 @@ pub async fn sign_up(
     last_name: String,
     password: String,
 ) -> Result<(), AppError> {
-    use crate::server::bank::SignUp;
-    ssr::throttle(None).await?;
-    let input = SignUp {
-        username,
-        first_name,
-        last_name,
-        password,
-    };
-    let user = ssr::state().bank.sign_up(input).await?;
-    ssr::start_session(user)?;
-    leptos_axum::redirect("/dashboard");
-    Ok(())
+    ssr::respond(async move {
+        use crate::server::bank::SignUp;
+        ssr::throttle(None).await?;
+        let input = SignUp {
+            username,
+            first_name,
+            last_name,
+            password,
+        };
+        let user = ssr::state().bank.sign_up(input).await?;
+        ssr::start_session(user)?;
+        leptos_axum::redirect("/dashboard");
+        Ok(())
+    })
+    .await
 }
 
 /// Signs in; the browser lands on the dashboard.
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
-    ssr::throttle(Some(&username)).await?;
-    let user = ssr::state().bank.sign_in(&username, &password).await?;
-    ssr::start_session(user)?;
-    leptos_axum::redirect("/dashboard");
-    Ok(())
+    ssr::respond(async move {
+        ssr::throttle(Some(&username)).await?;
+        let user = ssr::state().bank.sign_in(&username, &password).await?;
+        ssr::start_session(user)?;
+        leptos_axum::redirect("/dashboard");
+        Ok(())
+    })
+    .await
 }
 
 /// Signs out; the browser lands on the sign-in page.
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
-    ssr::end_session();
-    leptos_axum::redirect("/signin");
-    Ok(())
+    ssr::respond(async move {
+        ssr::end_session();
+        leptos_axum::redirect("/signin");
+        Ok(())
+    })
+    .await
 }
 
 /// The signed-in user's name and balance, read from the database.
 #[server(endpoint = "me")]
 pub async fn get_me() -> Result<Me, AppError> {
-    let user = ssr::current_user().await?;
-    Ok(ssr::state().bank.me(user).await?)
+    ssr::respond(async move {
+        let user = ssr::current_user().await?;
+        Ok(ssr::state().bank.me(user).await?)
+    })
+    .await
 }
 
 /// Changes the names and/or password; a blank field is left as it is.
 #[server(endpoint = "update_profile")]
 pub async fn update_profile(first_name: String, last_name: String, password: String) -> Result<(), AppError> {
-    use crate::server::bank::ProfileUpdate;
-    let user = ssr::current_user().await?;
-    let given = |s: String| if s.trim().is_empty() { None } else { Some(s) };
-    let update = ProfileUpdate {
-        first_name: given(first_name),
-        last_name: given(last_name),
-        // Passwords are not trimmed: spaces may be part of one.
-        password: if password.is_empty() { None } else { Some(password) },
-    };
-    ssr::state().bank.update_profile(user, update).await?;
-    Ok(())
+    ssr::respond(async move {
+        use crate::server::bank::ProfileUpdate;
+        let user = ssr::current_user().await?;
+        let given = |s: String| if s.trim().is_empty() { None } else { Some(s) };
+        let update = ProfileUpdate {
+            first_name: given(first_name),
+            last_name: given(last_name),
+            // Passwords are not trimmed: spaces may be part of one.
+            password: if password.is_empty() { None } else { Some(password) },
+        };
+        ssr::state().bank.update_profile(user, update).await?;
+        leptos_axum::redirect("/profile?saved=1");
+        Ok(())
+    })
+    .await
 }
 
 /// Other users whose name starts with `filter`.
 #[server(endpoint = "search_users")]
 pub async fn search_users(filter: String) -> Result<Vec<UserSummary>, AppError> {
-    let user = ssr::current_user().await?;
-    Ok(ssr::state()
-        .bank
-        .search(user, &filter, crate::server::bank::SEARCH_LIMIT)
-        .await?)
+    ssr::respond(async move {
+        let user = ssr::current_user().await?;
+        Ok(ssr::state()
+            .bank
+            .search(user, &filter, crate::server::bank::SEARCH_LIMIT)
+            .await?)
+    })
+    .await
 }
 
-/// Sends `amount` (rupees, as typed) to the user `to`. `idempotency_key` is
-/// chosen by the browser once per Send Money dialog, so a double click or a
+/// Opens the Send Money dialog for `to`: their name and a fresh
+/// idempotency key for this opening.
+#[server(endpoint = "open_send")]
+pub async fn open_send(to: String) -> Result<SendDialog, AppError> {
+    ssr::respond(async move {
+        use rand::Rng;
+        let user = ssr::current_user().await?;
+        if to.trim() == user.to_hex() {
+            return Err(AppError::InvalidAccount);
+        }
+        let recipient = ssr::state().bank.user(&to).await?;
+        let key: String = (0..16)
+            .map(|_| format!("{:02x}", rand::thread_rng().gen::<u8>()))
+            .collect();
+        Ok(SendDialog { recipient, key })
+    })
+    .await
+}
+
+/// Sends `amount` (rupees, as typed) to the user `to`, then shows the
+/// dialog's success state (`?sent=`), with or without JavaScript.
+/// `idempotency_key` comes from `open_send`, so a double click or a
 /// resubmitted form sends once.
 #[server(endpoint = "send_money")]
-pub async fn send_money(to: String, amount: String, idempotency_key: String) -> Result<Receipt, AppError> {
-    let user = ssr::current_user().await?;
-    let amount = crate::money::Money::parse_rupees(&amount).map_err(|e| AppError::invalid("amount", e.to_string()))?;
-    let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
-    Ok(ssr::state().bank.transfer(user, &to, amount, key).await?)
+pub async fn send_money(to: String, amount: String, idempotency_key: String) -> Result<(), AppError> {
+    ssr::respond(async move {
+        let user = ssr::current_user().await?;
+        let amount =
+            crate::money::Money::parse_rupees(&amount).map_err(|e| AppError::invalid("amount", e.to_string()))?;
+        let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
+        let receipt = ssr::state().bank.transfer(user, &to, amount, key).await?;
+        leptos_axum::redirect(&format!("/dashboard?send={}&sent={}", to.trim(), receipt.transfer_id));
+        Ok(())
+    })
+    .await
+}
+
+/// One transfer the signed-in user took part in.
+#[server(endpoint = "transfer")]
+pub async fn get_transfer(id: String) -> Result<HistoryEntry, AppError> {
+    ssr::respond(async move {
+        let user = ssr::current_user().await?;
+        Ok(ssr::state().bank.history_entry(user, &id).await?)
+    })
+    .await
 }
 
 /// One page of the signed-in user's transfers, newest first.
 #[server(endpoint = "history")]
 pub async fn history(before: Option<String>) -> Result<HistoryPage, AppError> {
-    let user = ssr::current_user().await?;
-    let bank = &ssr::state().bank;
-    Ok(bank
-        .history(user, crate::server::bank::HISTORY_LIMIT, before.as_deref())
-        .await?)
+    ssr::respond(async move {
+        let user = ssr::current_user().await?;
+        let bank = &ssr::state().bank;
+        Ok(bank
+            .history(user, crate::server::bank::HISTORY_LIMIT, before.as_deref())
+            .await?)
+    })
+    .await
 }

@@ -52,6 +52,20 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The HTTP status a server function answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. } | AppError::InsufficientBalance | AppError::InvalidAccount => 400,
+            AppError::BadCredentials | AppError::Unauthorized => 401,
+            AppError::EmailTaken => 409,
+            AppError::TooManyRequests => 429,
+            AppError::Unavailable => 503,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

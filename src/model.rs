@@ -77,3 +77,52 @@ pub struct Receipt {
     /// The sender's balance after this transfer.
     pub balance: Money,
 }
+
+/// What the Send Money dialog needs: who, and the idempotency key for this
+/// opening of the dialog (made on the server, so the server-rendered form
+/// and the hydrated one agree on it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendDialog {
+    pub recipient: UserSummary,
+    pub key: String,
+}
+
+/// `2026-11-25 14:05 UTC`: the same text on the server and in the browser
+/// (no local time zone, so hydration cannot disagree).
+pub fn format_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(format_utc(1_795_615_500_000), "2026-11-25 14:05 UTC");
+    }
+
+    #[test]
+    fn initials_are_upper_case() {
+        assert_eq!(initial("asha"), "A");
+        assert_eq!(initial(""), "");
+    }
+}

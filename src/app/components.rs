@@ -1,6 +1,8 @@
 //! Pieces the pages share.
 
+use crate::api::SignOut;
 use crate::error::AppError;
+use crate::model::{initial, Me};
 use leptos::prelude::*;
 
 /// The centred card the sign-up and sign-in forms sit on.
@@ -115,4 +117,79 @@ pub fn form_errors(
             .map(|e| e.to_string())
     });
     (field, general)
+}
+
+/// The signed-in pages' top bar: app name, navigation, greeting, avatar,
+/// sign out (a form, so it works without JavaScript).
+#[component]
+pub fn AppBar(me: Me, current: &'static str) -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    let link = move |href: &'static str, label: &'static str| {
+        let active = href == current;
+        view! {
+            <a
+                href=href
+                aria-current=if active { Some("page") } else { None }
+                class=if active {
+                    "rounded-md px-2 py-1 text-sm font-semibold text-indigo-700 bg-indigo-50"
+                } else {
+                    "rounded-md px-2 py-1 text-sm font-medium text-slate-600 hover:bg-slate-100"
+                }
+            >
+                {label}
+            </a>
+        }
+    };
+    view! {
+        <header class="border-b border-slate-200 bg-white">
+            <div class="mx-auto flex max-w-3xl flex-wrap items-center justify-between gap-2 px-4 py-3">
+                <a href="/dashboard" class="text-lg font-bold text-indigo-700">"Payments App"</a>
+                <div class="flex items-center gap-2">
+                    <p class="text-sm text-slate-700" data-testid="greeting">{format!("Hello, {}", me.first_name)}</p>
+                    <Avatar initial=initial(&me.first_name) size="h-9 w-9 text-base"/>
+                    <ActionForm action=sign_out>
+                        <button
+                            type="submit"
+                            class="rounded-md px-2 py-1 text-sm font-medium text-slate-600 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+                        >
+                            "Sign out"
+                        </button>
+                    </ActionForm>
+                </div>
+                <nav aria-label="Main" class="flex w-full gap-1 sm:w-auto sm:order-none">
+                    {link("/dashboard", "Dashboard")}
+                    {link("/transactions", "Transactions")}
+                    {link("/profile", "Profile")}
+                </nav>
+            </div>
+        </header>
+    }
+}
+
+/// A quiet note (success or information) at the top of a page.
+#[component]
+pub fn Notice(children: Children) -> impl IntoView {
+    view! {
+        <p class="rounded-lg bg-emerald-50 px-4 py-3 text-sm text-emerald-800 ring-1 ring-emerald-200" role="status">
+            {children()}
+        </p>
+    }
+}
+
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! { <p class="p-6 text-slate-500" aria-live="polite">"Loading…"</p> }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+pub fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -80,6 +80,8 @@ pub fn App() -> impl IntoView {
                 // Async: the page is sent once its data is loaded, so the
                 // first HTML is complete even where JavaScript never runs.
                 <Route path=path!("/dashboard") view=pages::DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/transactions") view=pages::TransactionsPage ssr=SsrMode::Async/>
+                <Route path=path!("/profile") view=pages::ProfilePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -385,6 +385,17 @@ impl Bank {
         Ok(cursor.try_collect().await?)
     }
 
+    /// Another user's public view (name only), for the Send Money dialog.
+    pub async fn user(&self, id: &str) -> Result<UserSummary, BankError> {
+        let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::InvalidAccount)?;
+        let found = self
+            .users
+            .find_one(doc! { "_id": id })
+            .await?
+            .ok_or(BankError::InvalidAccount)?;
+        Ok(summary(found))
+    }
+
     // ----- accounts ----------------------------------------------------
 
     pub async fn balance(&self, user: ObjectId) -> Result<Money, BankError> {
@@ -504,6 +515,17 @@ impl Bank {
         })
     }
 
+    /// One ledger entry, if `user` sent or received it.
+    pub async fn history_entry(&self, user: ObjectId, id: &str) -> Result<HistoryEntry, BankError> {
+        let not_found = || BankError::invalid("transfer", "No such transfer");
+        let id = ObjectId::parse_str(id.trim()).map_err(|_| not_found())?;
+        let filter = doc! { "_id": id, "$or": [{ "from": user }, { "to": user }] };
+        let entry = self.transfers.find_one(filter).await?.ok_or_else(not_found)?;
+        let other = if entry.from == user { entry.to } else { entry.from };
+        let counterparty = self.users.find_one(doc! { "_id": other }).await?.map(summary);
+        Ok(history_entry(user, entry, counterparty))
+    }
+
     /// The user's ledger entries, newest first, `limit` at a time; `before`
     /// is the `next` cursor of the previous page.
     pub async fn history(&self, user: ObjectId, limit: usize, before: Option<&str>) -> Result<HistoryPage, BankError> {
@@ -556,27 +578,9 @@ impl Bank {
         let entries = entries
             .into_iter()
             .map(|t| {
-                let (direction, other) = if t.from == user {
-                    (Direction::Sent, t.to)
-                } else {
-                    (Direction::Received, t.from)
-                };
-                let counterparty = people
-                    .iter()
-                    .find(|p| p.id == other)
-                    .map(summary_ref)
-                    .unwrap_or_else(|| UserSummary {
-                        id: other.to_hex(),
-                        first_name: String::new(),
-                        last_name: String::new(),
-                    });
-                HistoryEntry {
-                    id: t.id.to_hex(),
-                    direction,
-                    counterparty,
-                    amount: Money::from_paise(t.amount),
-                    created_at: t.created_at.timestamp_millis(),
-                }
+                let other = if t.from == user { t.to } else { t.from };
+                let counterparty = people.iter().find(|p| p.id == other).map(summary_ref);
+                history_entry(user, t, counterparty)
             })
             .collect();
         Ok(HistoryPage { entries, next })
@@ -688,6 +692,26 @@ fn summary(u: UserDoc) -> UserSummary {
         id: u.id.to_hex(),
         first_name: u.first_name,
         last_name: u.last_name,
+    }
+}
+
+/// A ledger entry as `user` sees it.
+fn history_entry(user: ObjectId, t: TransferDoc, counterparty: Option<UserSummary>) -> HistoryEntry {
+    let (direction, other) = if t.from == user {
+        (Direction::Sent, t.to)
+    } else {
+        (Direction::Received, t.from)
+    };
+    HistoryEntry {
+        id: t.id.to_hex(),
+        direction,
+        counterparty: counterparty.unwrap_or_else(|| UserSummary {
+            id: other.to_hex(),
+            first_name: String::new(),
+            last_name: String::new(),
+        }),
+        amount: Money::from_paise(t.amount),
+        created_at: t.created_at.timestamp_millis(),
     }
 }
 

@@ -1,25 +1,34 @@
-//! The signed-in home: who you are and what you have.
+//! The signed-in home: balance, people to pay, and the Send Money dialog.
+//! All its state is in the URL (`?filter=`, `?send=`, `?sent=`), so every
+//! step works as plain links and form posts before the WASM loads, and the
+//! same URLs drive the live version after hydration.
 
-use crate::api::{get_me, SignOut};
-use crate::app::components::Avatar;
+use crate::api::{get_me, get_transfer, open_send, search_users, SendMoney};
+use crate::app::components::{query_escape, AppBar, Avatar, Loading};
 use crate::error::AppError;
-use crate::model::{initial, Me};
+use crate::model::{Me, SendDialog, UserSummary};
+use crate::money::Money;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::NavigateOptions;
+use std::time::Duration;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    // Loaded on the server, so the first HTML already holds name and balance.
-    let me = Resource::new_blocking(|| (), |_| get_me());
+    let query = use_query_map();
+    let filter = Memo::new(move |_| query.read().get("filter").unwrap_or_default());
+    let send_to = Memo::new(move |_| query.read().get("send").filter(|s| !s.is_empty()));
+    let sent = Memo::new(move |_| query.read().get("sent").filter(|s| !s.is_empty()));
+    // Re-read after each transfer, so the balance shown is the new one.
+    let me = Resource::new(move || sent.get(), |_| get_me());
     view! {
-        <Suspense fallback=|| view! { <p class="p-6 text-slate-500">"Loading…"</p> }>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(me) => view! { <Dashboard me/> }.into_any(),
+                    Ok(me) => view! { <Dashboard me filter send_to sent/> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <Redirect path="/signin"/> }.into_any(),
-                    Err(e) => view! {
-                        <p class="m-6 rounded-lg bg-red-50 p-4 text-red-700" role="alert">{e.to_string()}</p>
-                    }.into_any(),
+                    Err(e) => view! { <p class="m-6 rounded-lg bg-red-50 p-4 text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
@@ -27,35 +36,332 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn Dashboard(me: Me) -> impl IntoView {
+fn Dashboard(me: Me, filter: Memo<String>, send_to: Memo<Option<String>>, sent: Memo<Option<String>>) -> impl IntoView {
+    let balance = me.balance;
     view! {
-        <AppBar first_name=me.first_name.clone()/>
+        <AppBar me current="/dashboard"/>
         <main class="mx-auto max-w-3xl space-y-6 px-4 py-6">
             <section aria-labelledby="balance-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
                 <h2 id="balance-heading" class="text-sm font-medium text-slate-500">"Your balance"</h2>
-                <p class="mt-1 text-3xl font-bold tracking-tight" data-testid="balance">{me.balance.to_string()}</p>
+                <p class="mt-1 text-3xl font-bold tracking-tight" data-testid="balance">{balance.to_string()}</p>
             </section>
+            <Users filter/>
         </main>
+        {move || send_to.get().map(|to| view! { <SendMoneyDialog to sent=sent.get() balance filter=filter.get_untracked()/> })}
     }
 }
 
 #[component]
-fn AppBar(first_name: String) -> impl IntoView {
-    let sign_out = ServerAction::<SignOut>::new();
+fn Users(filter: Memo<String>) -> impl IntoView {
+    let users = Resource::new(move || filter.get(), search_users);
+    let navigate = use_navigate();
+    // Live search: the URL follows the box a moment after typing stops,
+    // keeping the rest of the current URL (a dialog opened meanwhile stays).
+    let mut search = debounce(Duration::from_millis(250), move |text: String| {
+        let current = window().location().search().unwrap_or_default();
+        let mut params: Vec<String> = current
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("filter="))
+            .map(str::to_owned)
+            .collect();
+        if !text.is_empty() {
+            params.insert(0, format!("filter={}", query_escape(&text)));
+        }
+        let url = if params.is_empty() {
+            "/dashboard".to_owned()
+        } else {
+            format!("/dashboard?{}", params.join("&"))
+        };
+        navigate(
+            &url,
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    });
     view! {
-        <header class="border-b border-slate-200 bg-white">
-            <div class="mx-auto flex max-w-3xl items-center justify-between gap-3 px-4 py-3">
-                <p class="text-lg font-bold text-indigo-700">"Payments App"</p>
-                <div class="flex items-center gap-3">
-                    <p class="text-sm text-slate-700" data-testid="greeting">{format!("Hello, {first_name}")}</p>
-                    <Avatar initial=initial(&first_name)/>
-                    <ActionForm action=sign_out>
-                        <button type="submit" class="rounded-lg px-3 py-1.5 text-sm font-medium text-slate-600 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
-                            "Sign out"
-                        </button>
-                    </ActionForm>
-                </div>
+        <section aria-labelledby="users-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
+            <h2 id="users-heading" class="text-lg font-semibold">"Users"</h2>
+            <form method="get" action="/dashboard" role="search" class="mt-3 flex gap-2">
+                <label for="filter" class="sr-only">"Search users by name"</label>
+                <input
+                    id="filter"
+                    name="filter"
+                    type="search"
+                    autocomplete="off"
+                    maxlength=101
+                    placeholder="Search users…"
+                    prop:value=move || filter.get()
+                    on:input=move |ev| search(event_target_value(&ev))
+                    class="block w-full rounded-lg border border-slate-300 px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40"
+                />
+                <button type="submit" class="rounded-lg border border-slate-300 px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
+                    "Search"
+                </button>
+            </form>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="mt-4 text-sm text-slate-500" role="status">"No users match that name."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <ul class="mt-3 divide-y divide-slate-100" aria-live="polite" data-testid="users">
+                                {list.into_iter().map(|u| view! { <UserRow user=u filter=filter.get_untracked()/> }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <p class="mt-4 text-sm text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
+    let mut href = format!("/dashboard?send={}", user.id);
+    if !filter.is_empty() {
+        href.push_str(&format!("&filter={}", query_escape(&filter)));
+    }
+    let name = user.full_name();
+    view! {
+        <li class="flex items-center justify-between gap-3 py-3">
+            <div class="flex min-w-0 items-center gap-3">
+                <Avatar initial=user.initial()/>
+                <span class="truncate font-medium">{name.clone()}</span>
             </div>
-        </header>
+            <a
+                href=href
+                aria-label=format!("Send money to {name}")
+                class="shrink-0 rounded-lg bg-slate-900 px-3 py-2 text-sm font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
+            >
+                "Send Money"
+            </a>
+        </li>
+    }
+}
+
+/// The Send Money dialog: a real `<dialog>`. Server-rendered open (so it
+/// works without JavaScript); after hydration it becomes modal (focus
+/// trapped inside, Esc closes it).
+#[component]
+fn SendMoneyDialog(to: String, sent: Option<String>, balance: Money, filter: String) -> impl IntoView {
+    let close_href = if filter.is_empty() {
+        "/dashboard".to_owned()
+    } else {
+        format!("/dashboard?filter={}", query_escape(&filter))
+    };
+    let details = Resource::new(move || to.clone(), open_send);
+    let receipt = Resource::new(
+        move || sent.clone(),
+        |sent| async move {
+            match sent {
+                Some(id) => get_transfer(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let dialog_ref = NodeRef::<leptos::html::Dialog>::new();
+    // Set while a server-rendered (open, non-modal) dialog is being turned
+    // into a modal one: dropping its `open` attribute fires a close event
+    // that is not the user closing it.
+    let reopening = StoredValue::new(false);
+    Effect::new(move |_| {
+        if let Some(dialog) = dialog_ref.get() {
+            if !dialog.matches(":modal").unwrap_or(false) {
+                if dialog.open() {
+                    reopening.set_value(true);
+                    let _ = dialog.remove_attribute("open");
+                }
+                let _ = dialog.show_modal();
+            }
+        }
+    });
+    let navigate = use_navigate();
+    let close = {
+        let close_href = close_href.clone();
+        move |_| {
+            if reopening.get_value() {
+                reopening.set_value(false);
+                return;
+            }
+            navigate(
+                &close_href,
+                NavigateOptions {
+                    scroll: false,
+                    ..Default::default()
+                },
+            )
+        }
+    };
+    view! {
+        <div class="fixed inset-0 z-10 bg-slate-900/50" aria-hidden="true"></div>
+        <dialog
+            node_ref=dialog_ref
+            // Open as rendered by the server (no JavaScript needed); in the
+            // browser the effect above opens it as a modal instead.
+            open=cfg!(feature = "ssr")
+            aria-labelledby="send-title"
+            on:close=close
+            on:keydown=move |ev| trap_tab(&ev, dialog_ref)
+            class="fixed inset-0 z-20 m-auto w-[calc(100%-2rem)] max-w-sm rounded-2xl bg-white p-6 shadow-xl backdrop:bg-slate-900/50"
+        >
+            <h2 id="send-title" class="text-center text-2xl font-bold">"Send Money"</h2>
+            <Suspense fallback=Loading>
+                {move || {
+                    let close_href = close_href.clone();
+                    Suspend::new(async move {
+                        match (details.await, receipt.await) {
+                            (Ok(d), Ok(Some(done))) => view! { <SendSuccess recipient=d.recipient amount=done.amount balance close_href/> }.into_any(),
+                            (Ok(d), _) => view! { <SendForm dialog=d close_href/> }.into_any(),
+                            (Err(e), _) => view! {
+                                <p class="mt-4 text-sm text-red-700" role="alert">{e.to_string()}</p>
+                                <a href=close_href class="mt-4 block text-center text-sm font-medium text-indigo-600 underline">"Close"</a>
+                            }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </dialog>
+    }
+}
+
+#[component]
+fn Recipient(user: UserSummary) -> impl IntoView {
+    view! {
+        <div class="mt-6 flex items-center gap-3">
+            <Avatar initial=user.initial() size="h-12 w-12 text-xl"/>
+            <p class="text-xl font-semibold" data-testid="recipient">{user.full_name()}</p>
+        </div>
+    }
+}
+
+#[component]
+fn SendForm(dialog: SendDialog, close_href: String) -> impl IntoView {
+    let action = ServerAction::<SendMoney>::new();
+    // A new key after each refusal: the user may correct the amount and
+    // try again, which is a different transfer. Until then, every submit
+    // (a double click, a resubmitted form) carries the same key.
+    let attempt = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Err(_))) {
+            attempt.update(|a| *a += 1);
+        }
+    });
+    let key = dialog.key.clone();
+    let key = move || format!("{key}-{}", attempt.get());
+    let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
+    let pending = action.pending();
+    // The form arrives after the dialog opened: move focus into it then.
+    let amount_ref = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = amount_ref.get() {
+            // Next frame: the node is in the document by then.
+            request_animation_frame(move || {
+                let _ = input.focus();
+            });
+        }
+    });
+    view! {
+        <Recipient user=dialog.recipient.clone()/>
+        <ActionForm action attr:class="mt-4 space-y-3">
+            <input type="hidden" name="to" value=dialog.recipient.id.clone()/>
+            <input type="hidden" name="idempotency_key" prop:value=key/>
+            <div class="space-y-1">
+                <label for="amount" class="block text-sm font-medium text-slate-700">"Amount (in ₹)"</label>
+                <input
+                    node_ref=amount_ref
+                    id="amount"
+                    name="amount"
+                    type="text"
+                    inputmode="decimal"
+                    autocomplete="off"
+                    required=true
+                    autofocus=true
+                    placeholder="Enter amount"
+                    aria-invalid=move || if error().is_some() { "true" } else { "false" }
+                    aria-describedby="amount-error"
+                    class="block w-full rounded-lg border border-slate-300 px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40"
+                />
+                <p id="amount-error" class="min-h-[1.25rem] text-sm text-red-600" role="alert">{error}</p>
+            </div>
+            <button
+                type="submit"
+                disabled=move || pending.get()
+                class="w-full rounded-lg bg-emerald-600 px-4 py-2.5 font-semibold text-white shadow hover:bg-emerald-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-500 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-60"
+            >
+                {move || if pending.get() { "Sending…" } else { "Initiate Transfer" }}
+            </button>
+            <a href=close_href class="block rounded-lg px-4 py-2 text-center text-sm font-medium text-slate-600 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
+                "Cancel"
+            </a>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn SendSuccess(recipient: UserSummary, amount: Money, balance: Money, close_href: String) -> impl IntoView {
+    let done_ref = NodeRef::<leptos::html::A>::new();
+    Effect::new(move |_| {
+        if let Some(done) = done_ref.get() {
+            request_animation_frame(move || {
+                let _ = done.focus();
+            });
+        }
+    });
+    view! {
+        <Recipient user=recipient.clone()/>
+        <div class="mt-4 rounded-lg bg-emerald-50 p-4 text-emerald-800 ring-1 ring-emerald-200" role="status">
+            <p class="font-semibold">{format!("Sent {amount} to {}", recipient.first_name)}</p>
+            <p class="mt-1 text-sm">"Your new balance is " <span data-testid="new-balance">{balance.to_string()}</span></p>
+        </div>
+        <a
+            node_ref=done_ref
+            href=close_href
+            class="mt-4 block w-full rounded-lg bg-slate-900 px-4 py-2.5 text-center font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
+        >
+            "Done"
+        </a>
+    }
+}
+
+/// Keeps Tab and Shift+Tab cycling inside the dialog (a modal `<dialog>`
+/// would otherwise let focus leave for the browser's own controls).
+fn trap_tab(ev: &leptos::ev::KeyboardEvent, dialog: NodeRef<leptos::html::Dialog>) {
+    use wasm_bindgen::JsCast;
+    if ev.key() != "Tab" {
+        return;
+    }
+    let Some(dialog) = dialog.get_untracked() else { return };
+    let Ok(nodes) = dialog.query_selector_all("a[href], button:not([disabled]), input:not([type=hidden])") else {
+        return;
+    };
+    let focusable: Vec<web_sys::HtmlElement> = (0..nodes.length())
+        .filter_map(|i| nodes.item(i)?.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect();
+    let (Some(first), Some(last)) = (focusable.first(), focusable.last()) else {
+        return;
+    };
+    let active = document().active_element();
+    let at = |el: &web_sys::HtmlElement| {
+        active
+            .as_ref()
+            .is_some_and(|a| a == el.unchecked_ref::<web_sys::Element>())
+    };
+    if ev.shift_key()
+        && (at(first)
+            || active
+                .as_ref()
+                .is_some_and(|a| a == dialog.unchecked_ref::<web_sys::Element>()))
+    {
+        ev.prevent_default();
+        let _ = last.focus();
+    } else if !ev.shift_key() && at(last) {
+        ev.prevent_default();
+        let _ = first.focus();
     }
 }

@@ -1,8 +1,12 @@
 mod auth;
 mod dashboard;
+mod profile;
+mod transactions;
 
 pub use auth::{SignInPage, SignUpPage};
 pub use dashboard::DashboardPage;
+pub use profile::ProfilePage;
+pub use transactions::TransactionsPage;
 
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, A};

@@ -1,0 +1,78 @@
+//! The ledger as the signed-in user sees it: newest first, a page at a time
+//! (`?before=` is the cursor, so paging is plain links).
+
+use crate::api::{get_me, history};
+use crate::app::components::{AppBar, Avatar, Loading};
+use crate::error::AppError;
+use crate::model::{format_utc, Direction, HistoryEntry};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn TransactionsPage() -> impl IntoView {
+    let query = use_query_map();
+    let before = Memo::new(move |_| query.read().get("before").filter(|b| !b.is_empty()));
+    let me = Resource::new(|| (), |_| get_me());
+    let page = Resource::new(move || before.get(), history);
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let me = match me.await {
+                    Ok(me) => me,
+                    Err(AppError::Unauthorized) => return view! { <Redirect path="/signin"/> }.into_any(),
+                    Err(e) => return view! { <p class="m-6 text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                };
+                let body = match page.await {
+                    Ok(page) if page.entries.is_empty() => view! {
+                        <p class="text-sm text-slate-500">"No transactions yet. Money you send or receive shows up here."</p>
+                    }.into_any(),
+                    Ok(page) => view! {
+                        <ul class="divide-y divide-slate-100" data-testid="transactions">
+                            {page.entries.into_iter().map(|e| view! { <Entry entry=e/> }).collect_view()}
+                        </ul>
+                        <nav aria-label="Pages" class="mt-4 flex justify-between text-sm font-medium">
+                            {before.get_untracked().map(|_| view! { <a href="/transactions" class="text-indigo-600 underline">"Newest"</a> })}
+                            {page.next.map(|next| view! {
+                                <a href=format!("/transactions?before={next}") class="ml-auto text-indigo-600 underline">"Older"</a>
+                            })}
+                        </nav>
+                    }.into_any(),
+                    Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                };
+                view! {
+                    <AppBar me current="/transactions"/>
+                    <main class="mx-auto max-w-3xl px-4 py-6">
+                        <section aria-labelledby="tx-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
+                            <h1 id="tx-heading" class="mb-3 text-lg font-semibold">"Transactions"</h1>
+                            {body}
+                        </section>
+                    </main>
+                }.into_any()
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Entry(entry: HistoryEntry) -> impl IntoView {
+    let sent = entry.direction == Direction::Sent;
+    let (label, sign, tone) = if sent {
+        ("Sent to", "−", "text-slate-900")
+    } else {
+        ("Received from", "+", "text-emerald-700")
+    };
+    let name = entry.counterparty.full_name();
+    view! {
+        <li class="flex items-center justify-between gap-3 py-3" data-direction=if sent { "sent" } else { "received" }>
+            <div class="flex min-w-0 items-center gap-3">
+                <Avatar initial=entry.counterparty.initial()/>
+                <div class="min-w-0">
+                    <p class="truncate font-medium"><span class="sr-only">{label} " "</span>{name}</p>
+                    <p class="text-xs text-slate-500">{label} " · " {format_utc(entry.created_at)}</p>
+                </div>
+            </div>
+            <p class=format!("shrink-0 font-semibold tabular-nums {tone}")>{format!("{sign}{}", entry.amount)}</p>
+        </li>
+    }
+}
