@@ -1,19 +1,19 @@
 import { test, expect } from "@playwright/test";
-import { balancePaise, hydrated, newPage, newUser, signUp, watchConsole } from "./helpers";
+import { balancePaise, hydrated, newPage, newUser, signUp, unique, watchConsole } from "./helpers";
 
 test("one user finds another by name, sends money, and both see it", async ({ browser }) => {
   const a = await newPage(browser);
   const b = await newPage(browser);
   const problems = [...[a.page, b.page].map(watchConsole)];
-  const asha = newUser("Asha", `Sender${Date.now()}`);
-  const ravi = newUser("Ravi", `Zed${Date.now()}`);
+  const asha = newUser("Asha", unique("Sender"));
+  const ravi = newUser("Ravi", unique("Zed"));
   await signUp(b.page, ravi);
   const raviBefore = await balancePaise(b.page);
   await signUp(a.page, asha);
   const ashaBefore = await balancePaise(a.page);
 
   // Type part of the last name: the list follows as you type.
-  await a.page.getByLabel("Search users by name").pressSequentially(ravi.last.slice(0, 6).toLowerCase());
+  await a.page.getByLabel("Search users by name").pressSequentially(ravi.last.slice(0, 7).toLowerCase());
   const row = a.page.getByRole("listitem").filter({ hasText: `Ravi ${ravi.last}` });
   await expect(row).toBeVisible();
   await expect(a.page.getByTestId("users").getByRole("listitem")).toHaveCount(1);
@@ -47,9 +47,9 @@ test("insufficient balance shows the server's message and moves nothing", async 
   const a = await newPage(browser);
   const problems = watchConsole(a.page);
   const other = await newPage(browser);
-  const ravi = newUser("Ravi", `Poor${Date.now()}`);
+  const ravi = newUser("Ravi", unique("Poor"));
   await signUp(other.page, ravi);
-  await signUp(a.page, newUser("Asha", `Broke${Date.now()}`));
+  await signUp(a.page, newUser("Asha", unique("Broke")));
   const before = await balancePaise(a.page);
   await a.page.getByLabel("Search users by name").fill(ravi.last);
   await a.page.getByRole("link", { name: `Send money to Ravi ${ravi.last}` }).click();
@@ -70,7 +70,7 @@ test("insufficient balance shows the server's message and moves nothing", async 
 
 test("sign out, change the profile, sign in with the new password", async ({ page }) => {
   const problems = watchConsole(page);
-  const u = newUser("Mira", `Nair${Date.now()}`);
+  const u = newUser("Mira", unique("Nair"));
   await signUp(page, u);
   await page.getByRole("link", { name: "Profile" }).click();
   await expect(page.getByRole("heading", { name: "Profile" })).toBeVisible();
@@ -98,10 +98,10 @@ test("sign out, change the profile, sign in with the new password", async ({ pag
 
 test("the whole send flow works with JavaScript disabled", async ({ browser }) => {
   const other = await newPage(browser);
-  const ravi = newUser("Ravi", `NoJs${Date.now()}`);
+  const ravi = newUser("Ravi", unique("NoJs"));
   await signUp(other.page, ravi);
   const { page, context } = await newPage(browser, { javaScriptEnabled: false });
-  await signUp(page, newUser("Asha", `NoJs${Date.now()}`), { js: false });
+  await signUp(page, newUser("Asha", unique("NoJs")), { js: false });
   const before = await balancePaise(page);
   await page.getByLabel("Search users by name").fill(ravi.last);
   await page.getByRole("button", { name: "Search" }).click();
@@ -125,11 +125,11 @@ test("the whole send flow works with JavaScript disabled", async ({ browser }) =
 
 test("keyboard only: search, open the dialog, send, close", async ({ browser }) => {
   const other = await newPage(browser);
-  const ravi = newUser("Ravi", `Keys${Date.now()}`);
+  const ravi = newUser("Ravi", unique("Keys"));
   await signUp(other.page, ravi);
   const { page } = await newPage(browser);
   const problems = watchConsole(page);
-  await signUp(page, newUser("Asha", `Keys${Date.now()}`));
+  await signUp(page, newUser("Asha", unique("Keys")));
   const before = await balancePaise(page);
   await page.getByLabel("Search users by name").focus();
   await page.keyboard.type(ravi.last);
@@ -165,9 +165,9 @@ test("screenshots: dashboard and dialog, desktop and 360 px", async ({ browser }
     const { page, context } = await newPage(browser, { viewport });
     const problems = watchConsole(page);
     const other = await newPage(browser);
-    const ravi = newUser("Ravi", `Shot${Date.now()}`);
+    const ravi = newUser("Ravi", unique("Shot"));
     await signUp(other.page, ravi);
-    await signUp(page, newUser("Asha", `Shot${Date.now()}`));
+    await signUp(page, newUser("Asha", unique("Shot")));
     await page.getByLabel("Search users by name").fill(`Ravi ${ravi.last}`);
     await expect(page).toHaveURL(/filter=/);
     await expect(page.getByTestId("users").getByRole("listitem")).toHaveCount(1);

@@ -25,6 +25,10 @@ export async function hydrated(page: Page) {
   await page.locator("html[data-hydrated]").waitFor({ state: "attached" });
 }
 
+/** A name part no other test (or earlier run) will share: `Zed` + 6 random letters. */
+export const unique = (stem: string) =>
+  stem + Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("");
+
 export interface User { first: string; last: string; email: string; password: string }
 
 export function newUser(first: string, last: string): User {
