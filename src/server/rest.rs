@@ -218,16 +218,14 @@ async fn sign_up(
         last_name: body.last_name,
         password: body.password,
     };
-    let user = state
-        .bank
-        .sign_up(input)
-        .await
-        .map_err(|e| ApiError::from_bank(e, documented()))?;
-    let token = state
-        .sessions
-        .issue(user)
-        .map_err(|e| ApiError::from_bank(e, documented()))?;
+    let user = state.bank.sign_up(input).await;
+    let token = issue_token(&state, user).map_err(|e| ApiError::from_bank(e, documented()))?;
     Ok(Json(json!({ "message": "User created successfully", "token": token })))
+}
+
+/// The session token for a user just signed up or in.
+fn issue_token(state: &AppState, user: Result<ObjectId, BankError>) -> Result<String, BankError> {
+    state.sessions.issue(user?)
 }
 
 #[derive(Deserialize)]
@@ -248,15 +246,8 @@ async fn sign_in(
         .attempt(address, body.as_ref().map(|b| b.username.as_str()))
         .map_err(ApiError::too_many)?;
     let body = body.ok_or_else(documented)?;
-    let user = state
-        .bank
-        .sign_in(&body.username, &body.password)
-        .await
-        .map_err(|e| ApiError::from_bank(e, documented()))?;
-    let token = state
-        .sessions
-        .issue(user)
-        .map_err(|e| ApiError::from_bank(e, documented()))?;
+    let user = state.bank.sign_in(&body.username, &body.password).await;
+    let token = issue_token(&state, user).map_err(|e| ApiError::from_bank(e, documented()))?;
     Ok(Json(json!({ "token": token })))
 }
 

@@ -258,14 +258,7 @@ fn SendForm(dialog: SendDialog, close_href: String) -> impl IntoView {
     let pending = action.pending();
     // The form arrives after the dialog opened: move focus into it then.
     let amount_ref = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move |_| {
-        if let Some(input) = amount_ref.get() {
-            // Next frame: the node is in the document by then.
-            request_animation_frame(move || {
-                let _ = input.focus();
-            });
-        }
-    });
+    focus_when_loaded(amount_ref);
     view! {
         <Recipient user=dialog.recipient.clone()/>
         <ActionForm action attr:class="mt-4 space-y-3">
@@ -306,13 +299,7 @@ fn SendForm(dialog: SendDialog, close_href: String) -> impl IntoView {
 #[component]
 fn SendSuccess(recipient: UserSummary, amount: Money, balance: Money, close_href: String) -> impl IntoView {
     let done_ref = NodeRef::<leptos::html::A>::new();
-    Effect::new(move |_| {
-        if let Some(done) = done_ref.get() {
-            request_animation_frame(move || {
-                let _ = done.focus();
-            });
-        }
-    });
+    focus_when_loaded(done_ref);
     view! {
         <Recipient user=recipient.clone()/>
         <div class="mt-4 rounded-lg bg-emerald-50 p-4 text-emerald-800 ring-1 ring-emerald-200" role="status">
@@ -364,4 +351,19 @@ fn trap_tab(ev: &leptos::ev::KeyboardEvent, dialog: NodeRef<leptos::html::Dialog
         ev.prevent_default();
         let _ = first.focus();
     }
+}
+
+/// Focuses an element once it is in the document (on the next frame, as
+/// the node is attached only after the effect that sees it first runs).
+fn focus_when_loaded<E>(node: NodeRef<E>)
+where
+    E: leptos::tachys::html::element::ElementType + 'static,
+    E::Output: wasm_bindgen::JsCast + Clone + 'static,
+{
+    use wasm_bindgen::JsCast;
+    node.on_load(|el| {
+        request_animation_frame(move || {
+            let _ = el.unchecked_ref::<web_sys::HtmlElement>().focus();
+        });
+    });
 }
