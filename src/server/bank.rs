@@ -451,7 +451,11 @@ impl Bank {
                         if first.to != to || first.amount != amount.paise() {
                             return Err(BankError::IdempotencyMismatch);
                         }
-                        return Ok(first.transfer.ok_or(BankError::InsufficientBalance));
+                        // A replay: the balance is read afresh below.
+                        return Ok(first
+                            .transfer
+                            .map(|id| (id, None))
+                            .ok_or(BankError::InsufficientBalance));
                     }
                 }
                 let debited = self
@@ -463,6 +467,8 @@ impl Bank {
                     .return_document(ReturnDocument::After)
                     .session(&mut *session)
                     .await?;
+                // The debit returns the new balance: no extra read for the receipt.
+                let balance_after = debited.as_ref().map(|a| Money::from_paise(a.balance));
                 let transfer = if debited.is_some() {
                     let credited = self
                         .accounts
@@ -500,18 +506,24 @@ impl Bank {
                     // of the two conflict and retry; the retry finds this.
                     self.idempotency.insert_one(&first).session(&mut *session).await?;
                 }
-                Ok(transfer.ok_or(BankError::InsufficientBalance))
+                Ok(transfer
+                    .map(|id| (id, balance_after))
+                    .ok_or(BankError::InsufficientBalance))
             }
             .await;
             if let ControlFlow::Break(done) = txn.end(result).await {
                 break done?;
             }
         };
-        let transfer_id = outcome?;
+        let (transfer_id, balance) = outcome?;
+        let balance = match balance {
+            Some(balance) => balance,
+            None => self.balance(from).await?,
+        };
         Ok(Receipt {
             transfer_id: transfer_id.to_hex(),
             amount,
-            balance: self.balance(from).await?,
+            balance,
         })
     }
 
