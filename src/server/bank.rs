@@ -7,7 +7,7 @@ use super::error::BankError;
 use crate::model::{Direction, HistoryEntry, HistoryPage, Me, Receipt, UserSummary};
 use crate::money::Money;
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
-use mongodb::options::{ReadConcern, ReturnDocument, TransactionOptions, WriteConcern};
+use mongodb::options::{Acknowledgment, ReadConcern, ReturnDocument, TransactionOptions, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,17 @@ pub struct SignUp {
     pub password: String,
 }
 
+/// A user for [`Bank::import`].
+#[derive(Clone, Debug)]
+pub struct Import {
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// A PHC string from [`Passwords::hash`].
+    pub password_hash: String,
+    pub balance: Money,
+}
+
 /// A profile change; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct ProfileUpdate {
@@ -129,6 +140,36 @@ pub struct Bank {
     txn_time_limit: Duration,
     stats: Arc<TxnStats>,
     locks: Arc<AccountLocks>,
+    outage: Arc<Outage>,
+}
+
+/// Remembers that the database was just found unreachable, so transfers
+/// queued behind one that found out answer "unavailable" at once instead of
+/// each waiting out its own server-selection timeout.
+#[derive(Default)]
+struct Outage {
+    /// When the last "unreachable" was seen.
+    seen: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Outage {
+    /// How long one sighting counts: as long as finding out again would
+    /// take a request. After it, the next request tries the database again.
+    const HOLD: Duration = super::db::SERVER_SELECTION_TIMEOUT;
+
+    fn record(&self, error: &BankError) {
+        if matches!(error, BankError::Db(_)) && error.is_unavailable() {
+            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+    }
+
+    fn check(&self) -> Result<(), BankError> {
+        let seen = *self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen {
+            Some(at) if at.elapsed() < Self::HOLD => Err(BankError::Busy("the database is unreachable".into())),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// In-process locks over accounts, striped: transfers in this process that
@@ -193,6 +234,7 @@ impl Bank {
             txn_time_limit: Duration::from_secs(8),
             stats: Arc::default(),
             locks: Arc::new(AccountLocks::new(1024)),
+            outage: Arc::default(),
         }
     }
 
@@ -255,6 +297,62 @@ impl Bank {
             }
         }
         Ok(id)
+    }
+
+    /// Adds users in bulk (a migration, or the load generator's seed): their
+    /// passwords already hashed and balances already decided. Validated like
+    /// sign-up; each batch is one transaction, so a user never exists
+    /// without their account. Returns the new ids in input order.
+    pub async fn import(&self, batch: &[Import]) -> Result<Vec<ObjectId>, BankError> {
+        let mut users = Vec::with_capacity(batch.len());
+        let mut accounts = Vec::with_capacity(batch.len());
+        for input in batch {
+            let first_name = clean_name("firstName", &input.first_name)?;
+            let last_name = clean_name("lastName", &input.last_name)?;
+            if input.balance.paise() < 0 || input.balance.paise() > crate::money::MAX_PAISE {
+                return Err(BankError::invalid("balance", "out of range"));
+            }
+            let user = UserDoc {
+                id: ObjectId::new(),
+                name_key: name_key(&first_name, &last_name),
+                last_key: last_name.to_lowercase(),
+                username: normalize_email(&input.username)?,
+                password_hash: input.password_hash.clone(),
+                first_name,
+                last_name,
+                created_at: DateTime::now(),
+            };
+            accounts.push(AccountDoc {
+                id: ObjectId::new(),
+                user_id: user.id,
+                balance: input.balance.paise(),
+            });
+            users.push(user);
+        }
+        let mut txn = self.transaction().await?;
+        loop {
+            let session = txn.begin().await?;
+            let result = async {
+                self.users
+                    .insert_many(&users)
+                    .session(&mut *session)
+                    .await
+                    .map_err(|e| {
+                        if is_duplicate_key(&e) {
+                            BankError::EmailTaken
+                        } else {
+                            e.into()
+                        }
+                    })?;
+                self.accounts.insert_many(&accounts).session(&mut *session).await?;
+                Ok(())
+            }
+            .await;
+            if let ControlFlow::Break(done) = txn.end(result).await {
+                break done?;
+            }
+        }
+        Ok(users.iter().map(|u| u.id).collect())
     }
 
     /// The user these credentials belong to. Unknown email and wrong
@@ -431,12 +529,15 @@ impl Bank {
             _ => {}
         }
         let key = idempotency_key.map(check_idempotency_key).transpose()?;
+        self.outage.check()?;
         let mut txn = self.transaction().await?;
         let _turn = self
             .locks
             .lock_pair(&from, &to, txn.deadline)
             .await
             .ok_or_else(|| BankError::Busy("timed out waiting for the accounts' turn".into()))?;
+        // While this waited its turn, the one before may have found the database gone.
+        self.outage.check()?;
         let outcome = loop {
             let session = txn.begin().await?;
             let result = async {
@@ -602,11 +703,17 @@ impl Bank {
 
     /// A transaction runner for one operation; see [`Txn`].
     async fn transaction(&self) -> Result<Txn<'_>, BankError> {
+        let session = self.client.start_session().await.map_err(|e| {
+            let e = BankError::from(e);
+            self.outage.record(&e);
+            e
+        })?;
         Ok(Txn {
-            session: self.client.start_session().await?,
+            session,
             deadline: Instant::now() + self.txn_time_limit,
             attempt: 0,
             stats: &self.stats,
+            outage: &self.outage,
         })
     }
 }
@@ -633,6 +740,7 @@ struct Txn<'a> {
     deadline: Instant,
     attempt: u32,
     stats: &'a TxnStats,
+    outage: &'a Outage,
 }
 
 impl Txn<'_> {
@@ -640,9 +748,18 @@ impl Txn<'_> {
     async fn begin(&mut self) -> Result<&mut ClientSession, BankError> {
         let options = TransactionOptions::builder()
             .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
+            .write_concern(
+                WriteConcern::builder()
+                    .w(Acknowledgment::Majority)
+                    .journal(true)
+                    .build(),
+            )
             .build();
-        self.session.start_transaction().with_options(options).await?;
+        if let Err(e) = self.session.start_transaction().with_options(options).await {
+            let e = BankError::from(e);
+            self.outage.record(&e);
+            return Err(e);
+        }
         Ok(&mut self.session)
     }
 
@@ -655,13 +772,19 @@ impl Txn<'_> {
                 }
                 Err(e) => e,
             },
+            // The server may already have aborted it; nothing to undo then.
+            // An unreachable one would only make the caller wait another
+            // server-selection timeout: the server ends it by itself.
+            Err(e) if e.is_unavailable() => e,
             Err(e) => {
-                // The server may already have aborted it; nothing to undo then.
                 let _ = self.session.abort_transaction().await;
                 e
             }
         };
-        if !error.is_transient() {
+        // An unreachable database is labelled transient inside a transaction
+        // too, but retrying it only makes the caller wait: answer at once.
+        self.outage.record(&error);
+        if error.is_unavailable() || !error.is_transient() {
             return ControlFlow::Break(Err(error));
         }
         if Instant::now() >= self.deadline {
@@ -680,9 +803,13 @@ impl Txn<'_> {
         loop {
             match self.session.commit_transaction().await {
                 Ok(()) => return Ok(()),
+                // Retrying the commit against an unreachable database only
+                // makes the caller wait; its outcome is unknown either way,
+                // and a retry with the same idempotency key settles it.
                 Err(e)
                     if e.contains_label(mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT)
-                        && Instant::now() < self.deadline =>
+                        && Instant::now() < self.deadline
+                        && !BankError::from(e.clone()).is_unavailable() =>
                 {
                     self.stats.commit_retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(backoff(1)).await;

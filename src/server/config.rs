@@ -8,6 +8,14 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "paisa", version, about = "Paisa: a wallet to send money to people by name")]
 pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub site_addr: std::net::SocketAddr,
+
+    /// Log filter (`tracing` syntax), e.g. `info` or `warn,paisa=debug`.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    pub log: String,
+
     /// MongoDB connection string (a replica set: transfers are transactions).
     /// When unset, an embedded SecantusDB is started with its data in DATA_DIR.
     #[arg(long, env = "MONGODB_URI", hide_env_values = true)]

@@ -5,6 +5,9 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel};
 use std::time::Duration;
 
+/// How long an operation waits for a reachable server before failing.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connects and checks that the server answers, so a wrong URI or a stopped
 /// database fails at start with one clear line instead of on first request.
 pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), String> {
@@ -14,7 +17,7 @@ pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), Str
     options.app_name = Some("paisa".into());
     // Fail fast when the database is down: requests get a 503 within a few
     // seconds rather than hanging for the driver's default 30.
-    options.server_selection_timeout = Some(Duration::from_secs(3));
+    options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
     options.connect_timeout = Some(Duration::from_secs(3));
     let client = Client::with_options(options).map_err(|e| format!("invalid MONGODB_URI: {e}"))?;
     let db = client.database(db_name);
@@ -22,6 +25,42 @@ pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), Str
         .await
         .map_err(|e| format!("cannot reach MongoDB: {e}"))?;
     Ok((client, db))
+}
+
+/// Ends the sessions, and so the open transactions, that Paisa's database
+/// user left behind: an instance that was killed mid-transfer leaves its
+/// transaction holding its accounts' write locks until the server's
+/// transaction lifetime limit (60 s by default), and every transfer touching
+/// them conflicts until then. Run at start, so a restarted instance clears
+/// them at once. Live instances' transactions that this also ends abort with
+/// a transient error and are retried. Scoped to the authenticated user (all
+/// sessions when the server has no authentication); best effort: a user
+/// without the privilege gets a warning and the lifetime limit.
+pub async fn end_abandoned_transactions(client: &Client) {
+    let admin = client.database("admin");
+    let users = match admin.run_command(doc! { "connectionStatus": 1 }).await {
+        Ok(status) => status
+            .get_document("authInfo")
+            .ok()
+            .and_then(|a| a.get_array("authenticatedUsers").ok())
+            .cloned()
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the connection status; abandoned transactions are left to expire");
+            return;
+        }
+    };
+    let users: Vec<mongodb::bson::Bson> = users
+        .into_iter()
+        .filter_map(|u| {
+            let u = u.as_document()?;
+            Some(doc! { "user": u.get_str("user").ok()?, "db": u.get_str("db").ok()? }.into())
+        })
+        .collect();
+    match admin.run_command(doc! { "killAllSessions": users }).await {
+        Ok(_) => tracing::info!("ended sessions left open by earlier instances"),
+        Err(e) => tracing::warn!(error = %e, "cannot end abandoned sessions; they expire by themselves"),
+    }
 }
 
 /// Whether the database answers a ping right now.

@@ -58,9 +58,13 @@ impl EmbeddedMongo {
                 "WARNING",
             ])
             .arg("--storage-path")
-            .arg(storage)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null());
+            .arg(storage);
+        if storage.as_os_str() != ":memory:" {
+            // A commit is on disk before it is acknowledged: without this, a
+            // database killed right after a transfer was confirmed loses it.
+            cmd.arg("--sync-on-commit");
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null());
         // Own process group: a Ctrl-C in the terminal reaches the app, which
         // drains its requests first and only then stops the database.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);

@@ -123,3 +123,21 @@ pub async fn hide_server_errors(request: Request, next: Next) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from("Internal server error"))
 }
+
+/// How long any request may take. The MongoDB driver has no socket timeout,
+/// so a database that stops answering without closing its connections would
+/// hold requests forever; past this limit the request is dropped (the driver
+/// aborts an open transaction) and the client gets a 503 to retry. Above the
+/// bank's transaction retry limit (8 s), which answers first when it can.
+pub const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn time_limit(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(REQUEST_TIME_LIMIT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(%path, "request timed out");
+            super::rest::ApiError::unavailable().into_response()
+        }
+    }
+}

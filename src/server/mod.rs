@@ -1,6 +1,7 @@
 //! Everything that runs only on the server. None of it reaches the WASM
 //! bundle: the module is compiled only with the `ssr` feature.
 
+pub mod assets;
 pub mod auth;
 pub mod bank;
 pub mod config;
@@ -72,6 +73,9 @@ impl AppState {
     }
 }
 
+/// How long a shutdown waits for requests in flight to finish.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+
 /// Request bodies larger than this are refused with 413 before any handler.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -113,12 +117,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .nest("/api/v1", rest::routes())
         .merge(pages)
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(assets::serve)
         .layer(middleware::from_fn_with_state(state.clone(), page_guard))
         .layer(middleware::from_fn_with_state(state.clone(), http::refuse_cross_site))
         .layer(cors)
         .layer(middleware::from_fn(http::security_headers))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(http::time_limit))
         .layer(middleware::from_fn(http::hide_server_errors))
         .layer(tracing)
         .with_state(state)
@@ -178,8 +183,8 @@ async fn page_guard(State(state): State<AppState>, request: Request, next: Next)
 /// set), indexes, HTTP server; on SIGINT/SIGTERM, drains requests, then
 /// stops the embedded database.
 pub async fn run() -> ExitCode {
-    init_tracing();
     let config = Config::load();
+    init_tracing(&config.log);
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -220,8 +225,10 @@ async fn serve(config: Config) -> Result<(), String> {
     db::ensure_indexes(&db)
         .await
         .map_err(|e| format!("cannot create indexes: {e}"))?;
+    db::end_abandoned_transactions(&client).await;
 
-    let addr = leptos_options.site_addr;
+    leptos_options.site_addr = config.site_addr;
+    let addr = config.site_addr;
     let mut state = AppState::new(leptos_options, client, db, sessions);
     state.cookie_secure = config.cookie_secure;
     state.trust_forwarded_for = config.trust_forwarded_for;
@@ -234,9 +241,25 @@ async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!("listening on http://{addr}");
-    serve_on(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    // On a signal: stop accepting, let requests in flight finish (each is
+    // bounded by the request time limit), then stop. The drain limit is a
+    // backstop for a connection that will not close.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = serve_on(listener, state, async move {
+        shutdown_signal().await;
+        let _ = stopping.send(());
+    });
+    let drain_limit = async {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| format!("server error: {e}"))?,
+        _ = drain_limit => tracing::warn!("requests still open after {DRAIN_LIMIT:?}: stopping anyway"),
+    }
     tracing::info!("stopped");
     if let Some(mut db) = embedded {
         db.stop();
@@ -262,8 +285,11 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: draining requests");
 }
 
-fn init_tracing() {
+fn init_tracing(directives: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info,paisa=info"));
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|e| {
+        eprintln!("paisa: ignoring the log filter {directives:?} ({e}); using info");
+        EnvFilter::new("info")
+    });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }

@@ -67,13 +67,22 @@ impl ApiError {
             BankError::Unauthorized => ApiError::forbidden(),
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "service unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable, try again")
+                ApiError::unavailable()
             }
             BankError::Db(_) | BankError::Internal(_) => {
                 tracing::error!(error = %e, "request failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
             _ => documented,
+        }
+    }
+
+    /// The database is unreachable or too slow: try again shortly.
+    pub(crate) fn unavailable() -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({ "message": "Service unavailable, try again" }),
+            retry_after: Some(1),
         }
     }
 
