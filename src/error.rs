@@ -75,10 +75,12 @@ impl FromServerFnError for AppError {
                 AppError::Transport(format!("Could not reach Paisa: {e}"))
             }
             // Decoding a form that is missing or mangles a field.
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => AppError::Invalid {
-                field: None,
-                message: "Please fill in every field".into(),
-            },
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) | ServerFnErrorErr::Deserialization(_) => {
+                AppError::Invalid {
+                    field: None,
+                    message: "Please fill in every field".into(),
+                }
+            }
             _ => AppError::Internal,
         }
     }

@@ -360,8 +360,12 @@ async fn refused_transfers_move_nothing() {
     let hundred = Money::from_paise(10_000);
     let one = Money::from_paise(100);
     type Expect = fn(&BankError) -> bool;
-    let cases: [(String, Money, Expect); 6] = [
+    let cases: [(String, Money, Expect); 7] = [
         (b.to_hex(), hundred, |e| matches!(e, BankError::InsufficientBalance)),
+        // No such recipient is the answer even when the balance is short too.
+        (ObjectId::new().to_hex(), hundred, |e| {
+            matches!(e, BankError::InvalidAccount)
+        }),
         (a.to_hex(), one, |e| matches!(e, BankError::InvalidAccount)),
         ("not-an-id".into(), one, |e| matches!(e, BankError::InvalidAccount)),
         (ObjectId::new().to_hex(), one, |e| {
@@ -372,12 +376,24 @@ async fn refused_transfers_move_nothing() {
             matches!(e, BankError::Amount(_))
         }),
     ];
-    for (to, amount, expected) in cases {
+    for (i, (to, amount, expected)) in cases.into_iter().enumerate() {
         let result = env.bank().transfer(a, &to, amount, None).await;
         assert!(result.as_ref().is_err_and(expected), "{to} {amount}: {result:?}");
+        // With a key, the same refusal; only an insufficient balance is an
+        // outcome worth keeping for the key.
+        let key = format!("refused-{i}");
+        let keyed = env.bank().transfer(a, &to, amount, Some(&key)).await;
+        assert!(keyed.as_ref().is_err_and(expected), "{to} {amount} keyed: {keyed:?}");
     }
     assert_eq!(balances(&env).await, before);
     assert!(ledger(&env).await.is_empty());
+    let kept = env
+        .db
+        .collection::<Document>("idempotencyKeys")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "only the insufficient-balance refusal keeps its key");
 }
 
 #[tokio::test]

@@ -590,6 +590,16 @@ impl Bank {
                     };
                     self.transfers.insert_one(&entry).session(&mut *session).await?;
                     Some(entry.id)
+                } else if self
+                    .accounts
+                    .find_one(doc! { "userId": to })
+                    .session(&mut *session)
+                    .await?
+                    .is_none()
+                {
+                    // No recipient: say so (not "insufficient"), and keep no
+                    // outcome for the key (nothing was a transfer).
+                    return Err(BankError::InvalidAccount);
                 } else if key.is_none() {
                     return Err(BankError::InsufficientBalance);
                 } else {
