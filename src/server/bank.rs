@@ -7,7 +7,7 @@ use super::error::BankError;
 use crate::model::{Direction, HistoryEntry, HistoryPage, Me, Receipt, UserSummary};
 use crate::money::Money;
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
-use mongodb::options::{Acknowledgment, ReadConcern, ReturnDocument, TransactionOptions, WriteConcern};
+use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions, WriteConcern};
 use mongodb::{Client, ClientSession, Collection, Database};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,19 @@ pub(crate) struct UserDoc {
     pub last_key: String,
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
+}
+
+/// What search reads of a user: the name, never the password hash.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NameDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    #[serde(rename = "firstName")]
+    pub first_name: String,
+    #[serde(rename = "lastName")]
+    pub last_name: String,
+    #[serde(rename = "nameKey")]
+    pub name_key: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -447,10 +460,13 @@ impl Bank {
         let range = |field: &str| {
             let mut upper = prefix.clone();
             upper.push(char::MAX);
-            doc! { field: { "$gte": &prefix, "$lt": upper }, "_id": { "$ne": caller } }
+            // The range alone: SecantusDB plans a filter with a second
+            // condition (like `_id: {$ne: caller}`) as a collection scan.
+            doc! { field: { "$gte": &prefix, "$lt": upper } }
         };
-        let by_name = self.find_users(range("nameKey"), "nameKey", limit);
-        let by_last = self.find_users(range("lastKey"), "lastKey", limit);
+        // One extra, in case the caller is among them.
+        let by_name = self.find_users(range("nameKey"), "nameKey", limit + 1);
+        let by_last = self.find_users(range("lastKey"), "lastKey", limit + 1);
         let (mut found, by_last) = if prefix.is_empty() {
             (by_name.await?, Vec::new())
         } else {
@@ -462,9 +478,17 @@ impl Bank {
                 found.push(user);
             }
         }
+        found.retain(|u| u.id != caller);
         found.sort_by(|a, b| a.name_key.cmp(&b.name_key).then(a.id.cmp(&b.id)));
         found.truncate(limit);
-        Ok(found.into_iter().map(summary).collect())
+        Ok(found
+            .into_iter()
+            .map(|u| UserSummary {
+                id: u.id.to_hex(),
+                first_name: u.first_name,
+                last_name: u.last_name,
+            })
+            .collect())
     }
 
     async fn find_users(
@@ -472,11 +496,13 @@ impl Bank {
         filter: mongodb::bson::Document,
         sort_key: &str,
         limit: usize,
-    ) -> Result<Vec<UserDoc>, BankError> {
+    ) -> Result<Vec<NameDoc>, BankError> {
         use futures::TryStreamExt;
         let cursor = self
             .users
+            .clone_with_type::<NameDoc>()
             .find(filter)
+            .projection(doc! { "firstName": 1, "lastName": 1, "nameKey": 1 })
             .sort(doc! { sort_key: 1 })
             .limit(limit as i64)
             .await?;
@@ -559,18 +585,31 @@ impl Bank {
                             .ok_or(BankError::InsufficientBalance));
                     }
                 }
-                let debited = self
+                // Read, check, then debit on the same condition. In a snapshot
+                // transaction a concurrent change to this account makes the
+                // debit a write conflict (rerun), so the balance read is the
+                // one debited, and the receipt needs no further read.
+                // (Plain reads and updates: SecantusDB serves them from the
+                // index, but scans the collection for a findAndModify.)
+                let sender = self
                     .accounts
-                    .find_one_and_update(
-                        doc! { "userId": from, "balance": { "$gte": amount.paise() } },
-                        doc! { "$inc": { "balance": -amount.paise() } },
-                    )
-                    .return_document(ReturnDocument::After)
+                    .find_one(doc! { "userId": from })
                     .session(&mut *session)
-                    .await?;
-                // The debit returns the new balance: no extra read for the receipt.
-                let balance_after = debited.as_ref().map(|a| Money::from_paise(a.balance));
-                let transfer = if debited.is_some() {
+                    .await?
+                    .ok_or(BankError::Unauthorized)?;
+                let debited = sender.balance >= amount.paise()
+                    && self
+                        .accounts
+                        .update_one(
+                            doc! { "userId": from, "balance": { "$gte": amount.paise() } },
+                            doc! { "$inc": { "balance": -amount.paise() } },
+                        )
+                        .session(&mut *session)
+                        .await?
+                        .modified_count
+                        == 1;
+                let balance_after = debited.then(|| Money::from_paise(sender.balance - amount.paise()));
+                let transfer = if debited {
                     let credited = self
                         .accounts
                         .update_one(doc! { "userId": to }, doc! { "$inc": { "balance": amount.paise() } })
