@@ -57,8 +57,9 @@ impl FromRef<AppState> for LeptosOptions {
 impl AppState {
     /// Builds the shared state over a connected database.
     pub fn new(leptos_options: LeptosOptions, client: mongodb::Client, db: Database, sessions: Sessions) -> AppState {
-        // Argon2 at 19 MiB a hash: a few at a time per core keeps memory bounded.
-        let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+        // Argon2 at 19 MiB a hash, CPU-bound: one at a time per core; more
+        // would only add memory, not throughput.
+        let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let bank = Bank::new(client, &db, passwords);
         AppState {
             leptos_options,
