@@ -8,7 +8,7 @@
 
 use clap::{Parser, ValueEnum};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
-use mongodb::options::{ReadConcern, ReturnDocument, TransactionOptions, WriteConcern};
+use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions, WriteConcern};
 use paisa::money::Money;
 use paisa::server::auth::{Passwords, Sessions};
 use paisa::server::bank::{Bank, Import};
@@ -434,9 +434,9 @@ async fn succeeded(request: reqwest::RequestBuilder) -> bool {
     }
 }
 
-/// The app's transfer transaction, issued through the driver alone: a
-/// conditional debit returning the new balance, the credit, the ledger entry;
-/// retried on write conflicts. Returns success and the retries it took.
+/// The app's transfer transaction, issued through the driver alone: read
+/// the sender's balance, conditional debit, credit, ledger entry; retried on
+/// write conflicts. Returns success and the retries it took.
 async fn raw_transfer(
     world: &World,
     session: &mut mongodb::ClientSession,
@@ -446,22 +446,37 @@ async fn raw_transfer(
 ) -> (bool, u64) {
     let options = TransactionOptions::builder()
         .read_concern(ReadConcern::snapshot())
-        .write_concern(WriteConcern::majority())
+        .write_concern(
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build(),
+        )
         .build();
     let mut retries = 0;
     for attempt in 0..50u32 {
         let result: mongodb::error::Result<bool> = async {
             session.start_transaction().with_options(options.clone()).await?;
-            let debited = world
+            let sender = world
                 .accounts
-                .find_one_and_update(
-                    doc! { "userId": from, "balance": { "$gte": paise } },
-                    doc! { "$inc": { "balance": -paise } },
-                )
-                .return_document(ReturnDocument::After)
+                .find_one(doc! { "userId": from })
                 .session(&mut *session)
                 .await?;
-            if debited.is_none() {
+            let covered = sender
+                .and_then(|a| a.get_i64("balance").ok())
+                .is_some_and(|b| b >= paise);
+            let debited = covered
+                && world
+                    .accounts
+                    .update_one(
+                        doc! { "userId": from, "balance": { "$gte": paise } },
+                        doc! { "$inc": { "balance": -paise } },
+                    )
+                    .session(&mut *session)
+                    .await?
+                    .modified_count
+                    == 1;
+            if !debited {
                 session.abort_transaction().await?;
                 return Ok(false);
             }
