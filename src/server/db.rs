@@ -6,7 +6,7 @@ use mongodb::{Client, Database, IndexModel};
 use std::time::Duration;
 
 /// How long an operation waits for a reachable server before failing.
-pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connects and checks that the server answers, so a wrong URI or a stopped
 /// database fails at start with one clear line instead of on first request.
