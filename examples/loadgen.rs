@@ -8,7 +8,6 @@
 
 use clap::{Parser, ValueEnum};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
-use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions, WriteConcern};
 use paisa::money::Money;
 use paisa::server::auth::{Passwords, Sessions};
 use paisa::server::bank::{Bank, Import};
@@ -444,15 +443,7 @@ async fn raw_transfer(
     to: ObjectId,
     paise: i64,
 ) -> (bool, u64) {
-    let options = TransactionOptions::builder()
-        .read_concern(ReadConcern::snapshot())
-        .write_concern(
-            WriteConcern::builder()
-                .w(Acknowledgment::Majority)
-                .journal(true)
-                .build(),
-        )
-        .build();
+    let options = paisa::server::bank::transaction_options();
     let mut retries = 0;
     for attempt in 0..50u32 {
         let result: mongodb::error::Result<bool> = async {

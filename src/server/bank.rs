@@ -767,6 +767,20 @@ impl Bank {
     }
 }
 
+/// How every bank transaction runs: snapshot reads; majority, journaled
+/// writes (a confirmed transfer survives a database crash).
+pub fn transaction_options() -> TransactionOptions {
+    TransactionOptions::builder()
+        .read_concern(ReadConcern::snapshot())
+        .write_concern(
+            WriteConcern::builder()
+                .w(Acknowledgment::Majority)
+                .journal(true)
+                .build(),
+        )
+        .build()
+}
+
 /// The retry policy around one transaction, used as
 ///
 /// ```ignore
@@ -793,18 +807,14 @@ struct Txn<'a> {
 }
 
 impl Txn<'_> {
-    /// Starts the next attempt: snapshot reads, majority writes.
+    /// Starts the next attempt.
     async fn begin(&mut self) -> Result<&mut ClientSession, BankError> {
-        let options = TransactionOptions::builder()
-            .read_concern(ReadConcern::snapshot())
-            .write_concern(
-                WriteConcern::builder()
-                    .w(Acknowledgment::Majority)
-                    .journal(true)
-                    .build(),
-            )
-            .build();
-        if let Err(e) = self.session.start_transaction().with_options(options).await {
+        if let Err(e) = self
+            .session
+            .start_transaction()
+            .with_options(transaction_options())
+            .await
+        {
             let e = BankError::from(e);
             self.outage.record(&e);
             return Err(e);
