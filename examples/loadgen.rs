@@ -9,8 +9,10 @@
 use clap::{Parser, ValueEnum};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use paisa::money::Money;
-use paisa::server::auth::{Passwords, Sessions};
+use paisa::server::bank::txn::{self, Retry, TxnStats};
 use paisa::server::bank::{Bank, Import};
+use paisa::server::passwords::Passwords;
+use paisa::server::tokens::Tokens;
 use paisa::server::{db, embedded::EmbeddedMongo};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -184,7 +186,7 @@ async fn main() -> Result<(), String> {
 
     let mut server = Server::start(&args.server, &uri, &db_name)?;
     server.wait_healthy().await?;
-    let sessions = Sessions::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
+    let sessions = Tokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
     let tokens: Vec<String> = users.iter().map(|u| sessions.issue(u.id).unwrap()).collect();
     let world = Arc::new(World {
         http: reqwest::Client::builder()
@@ -435,7 +437,8 @@ async fn succeeded(request: reqwest::RequestBuilder) -> bool {
 
 /// The app's transfer transaction, issued through the driver alone: read
 /// the sender's balance, conditional debit, credit, ledger entry; retried on
-/// write conflicts. Returns success and the retries it took.
+/// write conflicts by the bank's own retry helper. Returns success and the
+/// retries it took.
 async fn raw_transfer(
     world: &World,
     session: &mut mongodb::ClientSession,
@@ -443,11 +446,15 @@ async fn raw_transfer(
     to: ObjectId,
     paise: i64,
 ) -> (bool, u64) {
-    let options = paisa::server::bank::transaction_options();
-    let mut retries = 0;
-    for attempt in 0..50u32 {
-        let result: mongodb::error::Result<bool> = async {
-            session.start_transaction().with_options(options.clone()).await?;
+    use futures::FutureExt;
+    let stats = TxnStats::default();
+    let retry = Retry {
+        deadline: Instant::now() + Duration::from_secs(8),
+        stats: &stats,
+        outage: None,
+    };
+    let outcome = txn::run(session, retry, world, |session, world| {
+        async move {
             let sender = world
                 .accounts
                 .find_one(doc! { "userId": from })
@@ -468,8 +475,8 @@ async fn raw_transfer(
                     .modified_count
                     == 1;
             if !debited {
-                session.abort_transaction().await?;
-                return Ok(false);
+                // Aborts: nothing to commit.
+                return Err(paisa::server::error::BankError::InsufficientBalance);
             }
             world
                 .accounts
@@ -479,26 +486,15 @@ async fn raw_transfer(
             let entry =
                 doc! { "_id": ObjectId::new(), "from": from, "to": to, "amount": paise, "createdAt": DateTime::now() };
             world.transfers.insert_one(entry).session(&mut *session).await?;
-            session.commit_transaction().await?;
-            Ok(true)
+            Ok(())
         }
-        .await;
-        match result {
-            Ok(ok) => return (ok, retries),
-            Err(e) if e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR) => {
-                let _ = session.abort_transaction().await;
-                retries += 1;
-                let cap_us = (2_000u64 << attempt.min(6)).min(100_000);
-                let pause = Duration::from_micros(rand::thread_rng().gen_range(0..=cap_us));
-                tokio::time::sleep(pause).await;
-            }
-            Err(_) => {
-                let _ = session.abort_transaction().await;
-                return (false, retries);
-            }
-        }
-    }
-    (false, retries)
+        .boxed()
+    })
+    .await;
+    (
+        outcome.is_ok(),
+        stats.retries.load(std::sync::atomic::Ordering::Relaxed),
+    )
 }
 
 fn percentile(sorted_us: &[u32], q: f64) -> f64 {

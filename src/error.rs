@@ -1,6 +1,6 @@
 //! The error the UI sees from a server function. Built on the server from the
-//! service layer's error (one mapping, in `server::error`), serialised to the
-//! browser, and shown as its message.
+//! service layer's error (one mapping, beside the server functions in
+//! `server_fns`), serialised to the browser, and shown as its message.
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -62,6 +62,27 @@ impl AppError {
             AppError::TooManyRequests => 429,
             AppError::Unavailable => 503,
             AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
+}
+
+impl AppError {
+    /// What to tell the user about an answer that a layer in front of the
+    /// server functions made (body too large, request refused, time limit).
+    pub fn for_status(status: u16) -> AppError {
+        match status {
+            401 => AppError::Unauthorized,
+            413 => AppError::Invalid {
+                field: None,
+                message: "That is more than Paisa accepts in one request".into(),
+            },
+            429 => AppError::TooManyRequests,
+            503 | 504 => AppError::Unavailable,
+            400..=499 => AppError::Invalid {
+                field: None,
+                message: "This request was refused; reload the page and try again".into(),
+            },
+            _ => AppError::Internal,
         }
     }
 }

@@ -3,13 +3,14 @@
 //! server functions, and (with `ssr`) the server, the service layer and the
 //! JSON API.
 
-pub mod api;
 pub mod app;
 pub mod error;
 pub mod model;
 pub mod money;
+pub mod paths;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod server_fns;
 
 /// The WASM entry point: attaches the UI to the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -3,7 +3,7 @@
 #[cfg(feature = "ssr")]
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    paisa::server::run().await
+    paisa::server::start::run().await
 }
 
 #[cfg(not(feature = "ssr"))]

@@ -73,7 +73,6 @@ pub struct HistoryPage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     pub transfer_id: String,
-    pub amount: Money,
     /// The sender's balance after this transfer.
     pub balance: Money,
 }

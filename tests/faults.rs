@@ -17,13 +17,17 @@
 
 #![cfg(feature = "ssr")]
 
+mod common;
+
+use common::db::{balances, docs, set_balance};
 use futures::future::join_all;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::options::{ReadConcern, TransactionOptions};
-use paisa::server::auth::Passwords;
-use paisa::server::bank::{Bank, SignUp};
+use paisa::server::bank::Bank;
 use paisa::server::db;
+use paisa::server::passwords::Passwords;
+use paisa::server::tokens::Tokens;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -64,7 +68,6 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// After the load stops, how long clients may retry to resolve unknown outcomes.
 const DRAIN_LIMIT: Duration = Duration::from_secs(40);
 const SECRET: &str = "faults-test-jwt-secret-that-is-longer-than-32-bytes";
-const PASSWORD: &str = "correct horse battery";
 
 const PHASES: [&str; 7] = [
     "1 warm-up",
@@ -106,34 +109,21 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
     let db_name = format!("faults_{}", std::process::id());
     let (client, mdb) = db::connect(&database.uri(), &db_name).await.expect("connect");
     db::ensure_indexes(&mdb).await.expect("indexes");
-    let bank = Bank::new(client.clone(), &mdb, Passwords::new(4));
-    let mut ids = Vec::new();
-    for i in 0..USERS + PROBES {
-        let (first, email) = if i < USERS {
-            (format!("Load{i}"), format!("load{i}@faults.example.com"))
-        } else {
-            (format!("Probe{i}"), format!("probe{i}@faults.example.com"))
-        };
-        let id = bank
-            .sign_up(SignUp {
-                username: email.clone(),
-                first_name: first,
-                last_name: "Faults".into(),
-                password: PASSWORD.into(),
-            })
-            .await
-            .expect("sign up");
-        ids.push((id, email));
-    }
+    let bank = Bank::new(client.clone(), &mdb, Passwords::new(1));
+    let seeds: Vec<_> = (0..USERS + PROBES)
+        .map(|i| {
+            let (first, email) = if i < USERS {
+                (format!("Load{i}"), format!("load{i}@faults.example.com"))
+            } else {
+                (format!("Probe{i}"), format!("probe{i}@faults.example.com"))
+            };
+            common::seed(email, &first, "Faults")
+        })
+        .collect();
+    let ids = bank.import(&seeds).await.expect("seed users");
     // Probe senders pay 1 paisa at a time: fund them so they never run dry.
     for probe in [USERS, USERS + 2] {
-        mdb.collection::<Document>("accounts")
-            .update_one(
-                doc! { "userId": ids[probe].0 },
-                doc! { "$set": { "balance": 100_000i64 } },
-            )
-            .await
-            .expect("fund a probe");
+        set_balance(&mdb, ids[probe], 100_000).await;
     }
     let initial = balances(&mdb).await;
     let total: i64 = initial.values().sum();
@@ -160,22 +150,15 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
         println!("app {} healthy {took:?} after start", app.name);
     }
 
-    // Sign-in is throttled per address (burst 30) on each instance: half on each.
-    let mut users = Vec::new();
-    for (i, (id, email)) in ids.iter().enumerate() {
-        let base = &apps[i % 2].base;
-        let response = http
-            .post(format!("{base}/api/v1/user/signin"))
-            .json(&serde_json::json!({ "username": email, "password": PASSWORD }))
-            .send()
-            .await
-            .expect("sign in");
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        assert_eq!(status, 200, "sign in {email}: {body}");
-        let token = body["token"].as_str().expect("a token").to_owned();
-        users.push(User { id: *id, token });
-    }
+    // Tokens as signing in would give: the apps share the secret.
+    let tokens = Tokens::new(SECRET.as_bytes(), Duration::from_secs(3600)).unwrap();
+    let users: Vec<User> = ids
+        .iter()
+        .map(|id| User {
+            id: *id,
+            token: tokens.issue(*id).expect("a token"),
+        })
+        .collect();
 
     let ctx = Arc::new(Ctx {
         http: http.clone(),
@@ -322,7 +305,7 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
 
     // ----- what the database holds --------------------------------------------
     let finals = balances(&mdb).await;
-    let ledger = all_docs(&mdb, "transfers").await;
+    let ledger = docs(&mdb, "transfers").await;
     // Every task is done: take the record out of its lock.
     let log = std::mem::take(&mut *ctx.log.lock().unwrap());
 
@@ -1135,42 +1118,6 @@ async fn consistent_reads(ctx: Arc<Ctx>, client: mongodb::Client, mdb: mongodb::
     reads
 }
 
-async fn all_docs(mdb: &mongodb::Database, collection: &str) -> Vec<Document> {
-    let mut attempt = 0;
-    loop {
-        let found = async {
-            mdb.collection::<Document>(collection)
-                .find(doc! {})
-                .await?
-                .try_collect::<Vec<Document>>()
-                .await
-        }
-        .await;
-        match found {
-            Ok(docs) => return docs,
-            Err(e) if attempt < 20 => {
-                attempt += 1;
-                eprintln!("reading {collection}: {e}; again");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("reading {collection}: {e}"),
-        }
-    }
-}
-
-async fn balances(mdb: &mongodb::Database) -> HashMap<ObjectId, i64> {
-    all_docs(mdb, "accounts")
-        .await
-        .iter()
-        .map(|d| {
-            (
-                d.get_object_id("userId").expect("userId"),
-                d.get_i64("balance").expect("an Int64 balance"),
-            )
-        })
-        .collect()
-}
-
 // ----- processes --------------------------------------------------------------------
 
 /// The SecantusDB server, in its own process group, data in `storage`.
@@ -1184,10 +1131,7 @@ struct Database {
 
 impl Database {
     fn new(dir: &Path, port: u16) -> Database {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let launcher = std::env::var_os("SECANTUSD")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".venv/bin/secantusd-py"));
+        let launcher = common::secantusd();
         assert!(launcher.exists(), "{} not found: run scripts/setup", launcher.display());
         Database {
             launcher,

@@ -17,11 +17,13 @@
 
 mod common;
 
-use common::{TestEnv, TEST_SECRET};
+use common::db::{find, set_balance};
+use common::http::{client, has_dollar_key, pct};
+use common::{TestEnv, PASSWORD, TEST_SECRET};
 use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use paisa::money::Money;
-use paisa::server::bank::{check_password, clean_name, normalize_email};
+use paisa::server::bank::validate::{check_password, clean_name, normalize_email};
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -38,7 +40,6 @@ const WRITES: &[&str] = &[
 ];
 const IN_FLIGHT: usize = 16;
 const TIMEOUT: Duration = Duration::from_secs(20);
-const PASSWORD: &str = "correct horse battery";
 /// Bigger than the server's 16 KiB body limit.
 const OVERSIZED: usize = 16 * 1024 + 512;
 
@@ -256,24 +257,6 @@ fn header_value(bytes: &[u8]) -> HeaderValue {
         .map(|&b| if (b < 0x20 && b != b'\t') || b == 0x7f { b'?' } else { b })
         .collect();
     HeaderValue::from_bytes(&clean).unwrap()
-}
-
-/// Percent-encodes every byte but ASCII letters and digits.
-fn pct(text: &str) -> String {
-    pct_bytes(text.as_bytes())
-}
-
-fn pct_bytes(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn form_body(pairs: &[(String, String)]) -> Vec<u8> {
@@ -635,15 +618,6 @@ fn signup(rng: &mut Rng, fx: &Fixture) -> Fuzz {
     f
 }
 
-/// A `$` at the start of any key, at any depth: the server refuses those.
-fn has_dollar_key(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => map.iter().any(|(k, v)| k.starts_with('$') || has_dollar_key(v)),
-        Value::Array(items) => items.iter().any(has_dollar_key),
-        _ => false,
-    }
-}
-
 /// Adds a random extra field, never under one of the route's own names.
 fn add_extra(rng: &mut Rng, fields: &mut serde_json::Map<String, Value>, own: &[&str]) {
     let k = key(rng);
@@ -846,7 +820,7 @@ fn query(rng: &mut Rng, names: &[&str]) -> String {
                 } else {
                     key(rng)
                 };
-                pairs.push(format!("{}={}", pct(&name), pct(&text(rng))));
+                pairs.push(format!("{}={}", pct(&name), pct(text(rng))));
             }
             format!("?{}", pairs.join("&"))
         }
@@ -1251,7 +1225,7 @@ fn make_server_fn_invalid(
 fn page(rng: &mut Rng, fx: &Fixture) -> Fuzz {
     let mut f = Fuzz::new("GET <page>", Method::GET, "");
     let id = fx.hex(rng.below(fx.people.len()));
-    let t = pct(&text(rng));
+    let t = pct(text(rng));
     f.path = match rng.below(16) {
         0 => "/".to_owned(),
         1 => "/signin".to_owned(),
@@ -1269,11 +1243,9 @@ fn page(rng: &mut Rng, fx: &Fixture) -> Fuzz {
         10 => format!("/signin?error={t}&redirect=https://evil.example"),
         11 => format!(
             "/signup?{}",
-            pct_bytes(
-                &(0..rng.between(1, 40))
-                    .map(|_| rng.next_u64() as u8)
-                    .collect::<Vec<_>>()
-            )
+            pct((0..rng.between(1, 40))
+                .map(|_| rng.next_u64() as u8)
+                .collect::<Vec<_>>())
         ),
         12 => format!("/dashboard{}", query(rng, &["send", "sent", "q"])),
         13 => format!("/{}", "a/".repeat(rng.between(1, 2000))),
@@ -1453,7 +1425,7 @@ fn generate(rng: &mut Rng, fx: &Fixture) -> Fuzz {
 
 // ----- the fixture and the snapshot -------------------------------------------------------------
 
-async fn fixture(env: &TestEnv, base: &str, http: &reqwest::Client) -> Fixture {
+async fn fixture(env: &TestEnv) -> Fixture {
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     let balances = [10_000i64, 50, 100_000, 1];
     let mut people = Vec::new();
@@ -1467,32 +1439,14 @@ async fn fixture(env: &TestEnv, base: &str, http: &reqwest::Client) -> Fixture {
     .enumerate()
     {
         let id = env.user(first, last).await;
-        env.db
-            .collection::<Document>("accounts")
-            .update_one(doc! {"userId": id}, doc! {"$set": {"balance": balances[i]}})
-            .await
-            .unwrap();
-        let user = env
-            .db
-            .collection::<Document>("users")
-            .find_one(doc! {"_id": id})
-            .await
-            .unwrap()
-            .unwrap();
+        set_balance(&env.db, id, balances[i]).await;
+        let user = find(&env.db, "users", doc! {"_id": id}).await.unwrap();
         let email = user.get_str("username").unwrap().to_owned();
-        // A real token, through the API.
-        let res = http
-            .post(format!("{base}/api/v1/user/signin"))
-            .json(&json!({"username": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "sign in {email}");
-        let token = res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
         people.push(Person {
             id,
             email,
-            token,
+            // A real token, as signing in gives.
+            token: env.token(id),
             paise: balances[i],
         });
     }
@@ -1609,12 +1563,8 @@ async fn ten_thousand_invalid_requests_get_4xx_and_change_nothing() {
     // without answering most of the run with 429.
     env.state.trust_forwarded_for = true;
     let base = env.serve().await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .build()
-        .unwrap();
-    let fx = fixture(&env, &base, &http).await;
+    let http = client();
+    let fx = fixture(&env).await;
 
     let seed = std::env::var("FUZZ_SEED")
         .ok()
@@ -1635,7 +1585,9 @@ async fn ten_thousand_invalid_requests_get_4xx_and_change_nothing() {
             let base = &base;
             async move {
                 let sent = Instant::now();
-                let mut req = http.request(f.method.clone(), format!("{base}{}", f.path));
+                let mut req = http
+                    .request(f.method.clone(), format!("{base}{}", f.path))
+                    .timeout(TIMEOUT);
                 for (name, value) in &f.headers {
                     req = req.header(name.clone(), value.clone());
                 }

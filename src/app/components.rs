@@ -1,8 +1,8 @@
 //! Pieces the pages share.
 
-use crate::api::SignOut;
 use crate::error::AppError;
 use crate::model::{initial, Me};
+use crate::server_fns::SignOut;
 use leptos::prelude::*;
 
 /// The centred card the sign-up and sign-in forms sit on.

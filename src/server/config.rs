@@ -2,8 +2,15 @@
 //! environment variable (`paisa --help` lists them); the site address and
 //! asset folder come from Leptos's own `LEPTOS_*` variables.
 
+use axum::http::HeaderValue;
 use clap::Parser;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long a database operation waits for a reachable server before
+/// failing: requests answer 503 within about this long when the database is
+/// gone.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug, Parser)]
 #[command(name = "paisa", version, about = "Paisa: a wallet to send money to people by name")]
@@ -62,5 +69,56 @@ impl Config {
     /// with clap's usage message on a bad value.
     pub fn load() -> Config {
         Config::parse()
+    }
+}
+
+/// The configured CORS origins, each a `scheme://host[:port]`. A wildcard
+/// is refused: the API is called with credentials, which a browser never
+/// sends to `*`, so listing the origins is the only setting that works.
+pub fn cors_origins(configured: &[String]) -> Result<Vec<String>, String> {
+    configured
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let valid = origin
+                .split_once("://")
+                .is_some_and(|(scheme, host)| matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains(['/', '*', ' ']))
+                && HeaderValue::from_str(origin).is_ok();
+            if valid {
+                Ok(origin.to_owned())
+            } else {
+                Err(format!(
+                    "CORS_ORIGINS: {origin:?} is not an origin; list each one as scheme://host[:port] (a wildcard is not supported)"
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_are_listed_origins_only() {
+        let list = |v: &[&str]| cors_origins(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&[]).unwrap(), Vec::<String>::new());
+        assert_eq!(list(&[""]).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            list(&[" https://pay.example.com ", "http://localhost:8080"]).unwrap(),
+            ["https://pay.example.com", "http://localhost:8080"]
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "example.com",
+            "https://",
+            "ftp://x.com",
+            "https://x.com/path",
+        ] {
+            let e = list(&[bad]).unwrap_err();
+            assert!(e.contains("CORS_ORIGINS"), "{bad}: {e}");
+        }
     }
 }

@@ -1,12 +1,11 @@
 //! Connecting to MongoDB and creating the indexes the queries rely on.
 
+use super::bank::store;
+use super::config::SERVER_SELECTION_TIMEOUT;
 use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Database, IndexModel};
 use std::time::Duration;
-
-/// How long an operation waits for a reachable server before failing.
-pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connects and checks that the server answers, so a wrong URI or a stopped
 /// database fails at start with one clear line instead of on first request.
@@ -74,21 +73,21 @@ pub async fn ping(db: &Database) -> bool {
 pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     let unique = || IndexOptions::builder().unique(true).build();
     let index = |keys, options: Option<IndexOptions>| IndexModel::builder().keys(keys).options(options).build();
-    db.collection::<mongodb::bson::Document>("users")
+    db.collection::<mongodb::bson::Document>(store::USERS)
         .create_indexes([
             index(doc! { "username": 1 }, Some(unique())),
             index(doc! { "nameKey": 1 }, None),
             index(doc! { "lastKey": 1 }, None),
         ])
         .await?;
-    db.collection::<mongodb::bson::Document>("accounts")
+    db.collection::<mongodb::bson::Document>(store::ACCOUNTS)
         .create_indexes([index(doc! { "userId": 1 }, Some(unique()))])
         .await?;
     let keyed = IndexOptions::builder()
         .unique(true)
         .partial_filter_expression(doc! { "idempotencyKey": { "$exists": true } })
         .build();
-    db.collection::<mongodb::bson::Document>("transfers")
+    db.collection::<mongodb::bson::Document>(store::TRANSFERS)
         .create_indexes([
             index(doc! { "from": 1, "_id": -1 }, None),
             index(doc! { "to": 1, "_id": -1 }, None),

@@ -1,7 +1,8 @@
-//! The service layer's one error type, and its one mapping to what the UI
-//! sees (`AppError`). The REST adapter maps it to status codes in `rest.rs`.
+//! The service layer's one error type. It classifies itself once
+//! ([`BankError::kind`], which also logs what only the log may see); each
+//! adapter maps the kind to its own output: `rest/error.rs` to a status and
+//! a JSON body, `server_fns.rs` to the UI's `AppError`.
 
-use crate::error::AppError;
 use crate::money::MoneyError;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,23 @@ pub enum BankError {
     Internal(String),
 }
 
+/// What a failure means for the caller, whatever the adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad input (including an amount); nothing changed.
+    Invalid,
+    EmailTaken,
+    BadCredentials,
+    InsufficientBalance,
+    InvalidAccount,
+    IdempotencyMismatch,
+    Unauthorized,
+    /// Try again shortly: the database is unreachable or too busy.
+    Unavailable,
+    /// Our fault; the details are in the log only.
+    Internal,
+}
+
 impl BankError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> BankError {
         BankError::Invalid {
@@ -41,9 +59,30 @@ impl BankError {
             message: message.into(),
         }
     }
-}
 
-impl BankError {
+    /// Classifies this error, and logs it if it is ours (an outage as a
+    /// warning, anything else as an error), tagged with the request id by
+    /// the trace span. Call it once per failure.
+    pub fn kind(&self) -> Kind {
+        match self {
+            BankError::Invalid { .. } | BankError::Amount(_) => Kind::Invalid,
+            BankError::EmailTaken => Kind::EmailTaken,
+            BankError::BadCredentials => Kind::BadCredentials,
+            BankError::InsufficientBalance => Kind::InsufficientBalance,
+            BankError::InvalidAccount => Kind::InvalidAccount,
+            BankError::IdempotencyMismatch => Kind::IdempotencyMismatch,
+            BankError::Unauthorized => Kind::Unauthorized,
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "service unavailable");
+                Kind::Unavailable
+            }
+            e @ (BankError::Busy(_) | BankError::Db(_) | BankError::Internal(_)) => {
+                tracing::error!(error = %e, "request failed");
+                Kind::Internal
+            }
+        }
+    }
+
     /// Whether the caller should be told "try again later" (503) rather than
     /// "something broke" (500): the database is unreachable or overloaded.
     pub fn is_unavailable(&self) -> bool {
@@ -64,33 +103,16 @@ impl BankError {
     }
 }
 
-impl From<BankError> for AppError {
-    fn from(e: BankError) -> AppError {
-        match e {
-            BankError::Invalid { field, message } => AppError::invalid(field, message),
-            BankError::Amount(m) => AppError::invalid("amount", m.to_string()),
-            BankError::EmailTaken => AppError::EmailTaken,
-            BankError::BadCredentials => AppError::BadCredentials,
-            BankError::InsufficientBalance => AppError::InsufficientBalance,
-            BankError::InvalidAccount => AppError::InvalidAccount,
-            BankError::IdempotencyMismatch => AppError::Invalid {
-                field: None,
-                message: "This payment was already submitted with different details".into(),
-            },
-            BankError::Unauthorized => AppError::Unauthorized,
-            e if e.is_unavailable() => {
-                tracing::warn!(error = %e, "service unavailable");
-                AppError::Unavailable
-            }
-            BankError::Busy(_) => AppError::Unavailable,
-            BankError::Db(err) => {
-                tracing::error!(error = %err, "database error");
-                AppError::Internal
-            }
-            BankError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                AppError::Internal
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_outcomes_are_told_apart_from_failures() {
+        assert_eq!(BankError::invalid("amount", "x").kind(), Kind::Invalid);
+        assert_eq!(BankError::Amount(MoneyError::Zero).kind(), Kind::Invalid);
+        assert_eq!(BankError::InsufficientBalance.kind(), Kind::InsufficientBalance);
+        assert_eq!(BankError::Busy("conflicts".into()).kind(), Kind::Unavailable);
+        assert_eq!(BankError::Internal("bug".into()).kind(), Kind::Internal);
     }
 }

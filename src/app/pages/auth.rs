@@ -1,7 +1,7 @@
 //! Sign up and sign in.
 
-use crate::api::{SignIn, SignUp};
 use crate::app::components::{form_errors, AuthCard, Field, FormError, SubmitButton};
+use crate::server_fns::{SignIn, SignUp};
 use leptos::prelude::*;
 use leptos_router::components::A;
 

@@ -3,11 +3,11 @@
 //! step works as plain links and form posts before the WASM loads, and the
 //! same URLs drive the live version after hydration.
 
-use crate::api::{get_me, get_transfer, open_send, search_users, SendMoney};
 use crate::app::components::{query_escape, AppBar, Avatar, Loading};
 use crate::error::AppError;
 use crate::model::{Me, SendDialog, UserSummary};
 use crate::money::Money;
+use crate::server_fns::{get_me, get_transfer, open_send, search_users, SendMoney};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_navigate, use_query_map};

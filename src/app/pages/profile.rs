@@ -1,9 +1,9 @@
 //! Change first name, last name or password.
 
-use crate::api::{get_me, UpdateProfile};
 use crate::app::components::{form_errors, AppBar, FormError, Loading, Notice, SubmitButton};
 use crate::error::AppError;
 use crate::model::Me;
+use crate::server_fns::{get_me, UpdateProfile};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;

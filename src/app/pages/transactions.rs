@@ -1,10 +1,10 @@
 //! The ledger as the signed-in user sees it: newest first, a page at a time
 //! (`?before=` is the cursor, so paging is plain links).
 
-use crate::api::{get_me, history};
 use crate::app::components::{AppBar, Avatar, Loading};
 use crate::error::AppError;
 use crate::model::{format_utc, Direction, HistoryEntry};
+use crate::server_fns::{get_me, history};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;

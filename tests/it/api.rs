@@ -3,135 +3,44 @@
 //! each documented error, then the bad-input classes, token forgeries,
 //! rate limits, and what a 500 may say.
 
-#![cfg(feature = "ssr")]
-
-mod common;
-
-use common::{TestEnv, TEST_SECRET};
-use mongodb::bson::{doc, Document};
-use reqwest::{Client, Method, Response, StatusCode};
+use crate::common::db::{count, find, set_balance};
+use crate::common::http::{status_and_body, Api};
+use crate::common::{TestEnv, PASSWORD, TEST_SECRET};
+use mongodb::bson::{doc, oid::ObjectId, Document};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-struct Api {
-    base: String,
-    http: Client,
+/// Signs up through the API; returns the token and the user it names.
+async fn sign_up(env: &TestEnv, api: &Api, email: &str, first: &str) -> (String, ObjectId) {
+    let res = api
+        .call(
+            Method::POST,
+            "/user/signup",
+            None,
+            Some(json!({"username": email, "firstName": first, "lastName": "Test", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["message"], "User created successfully");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let id = env.state.tokens.verify(&token).expect("a valid token");
+    (token, id)
 }
 
-impl Api {
-    async fn new(env: &TestEnv) -> Api {
-        let base = env.serve().await;
-        Api {
-            base: format!("{base}/api/v1"),
-            http: Client::new(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap()
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> Response {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .body(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
-    }
-
-    /// Signs up through the API; returns (token, user id).
-    async fn sign_up(&self, email: &str, first: &str) -> (String, String) {
-        let res = self
-            .call(Method::POST, "/user/signup", None, Some(json!({"username": email, "firstName": first, "lastName": "Test", "password": "correct horse battery"})))
-            .await;
-        assert_eq!(res.status(), 200);
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["message"], "User created successfully");
-        let token = body["token"].as_str().unwrap().to_owned();
-        let id = self.me_id(&token).await;
-        (token, id)
-    }
-
-    async fn me_id(&self, token: &str) -> String {
-        // The token's subject: read back through the API's own view.
-        let claims = token.split('.').nth(1).unwrap();
-        let padded = match claims.len() % 4 {
-            2 => format!("{claims}=="),
-            3 => format!("{claims}="),
-            _ => claims.to_owned(),
-        };
-        let bytes = base64_decode(&padded);
-        let v: Value = serde_json::from_slice(&bytes).unwrap();
-        v["sub"].as_str().unwrap().to_owned()
-    }
-
-    async fn balance(&self, token: &str) -> f64 {
-        let res = self.call(Method::GET, "/account/balance", Some(token), None).await;
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["balance"].as_f64().unwrap()
-    }
+/// A seeded user (last name "Test") and a token for them.
+async fn signed_in(env: &TestEnv, first: &str) -> (String, ObjectId) {
+    let id = env.user(first, "Test").await;
+    (env.token(id), id)
 }
 
-fn base64_decode(s: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' | b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, c)| acc | u32::from(value(*c)) << (18 - 6 * i));
-        for i in 0..chunk.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
-}
-
-async fn status_and_body(res: Response) -> (StatusCode, Value) {
-    let status = res.status();
-    let body = res.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-async fn set_balance(env: &TestEnv, id: &str, paise: i64) {
-    let id = mongodb::bson::oid::ObjectId::parse_str(id).unwrap();
-    env.db
-        .collection::<Document>("accounts")
-        .update_one(doc! {"userId": id}, doc! {"$set": {"balance": paise}})
-        .await
-        .unwrap();
-}
-
-async fn count(env: &TestEnv, collection: &str) -> u64 {
-    env.db
-        .collection::<Document>(collection)
-        .count_documents(doc! {})
-        .await
-        .unwrap()
+/// The `transferId` of a successful transfer's answer: a ledger entry's id.
+fn transfer_id_of(body: &Value) -> ObjectId {
+    let id = body["transferId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no transferId: {body}"));
+    assert!(id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    ObjectId::parse_str(id).unwrap()
 }
 
 // ----- POST /user/signup ------------------------------------------------
@@ -140,7 +49,7 @@ async fn count(env: &TestEnv, collection: &str) -> u64 {
 async fn signup_succeeds_and_refuses_taken_or_bad_input_with_411() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (token, _) = api.sign_up("asha@example.com", "Asha").await;
+    let (token, _) = sign_up(&env, &api, "asha@example.com", "Asha").await;
     assert!(api.balance(&token).await >= 1.0);
     let taken =
         json!({"username": "ASHA@example.com", "firstName": "A", "lastName": "B", "password": "another password"});
@@ -164,7 +73,7 @@ async fn signup_succeeds_and_refuses_taken_or_bad_input_with_411() {
             "{body}"
         );
     }
-    assert_eq!(count(&env, "users").await, 1);
+    assert_eq!(count(&env.db, "users", doc! {}).await, 1);
 }
 
 // ----- POST /user/signin -------------------------------------------------
@@ -173,7 +82,7 @@ async fn signup_succeeds_and_refuses_taken_or_bad_input_with_411() {
 async fn signin_returns_a_token_or_411_alike_for_unknown_and_wrong() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    api.sign_up("asha@example.com", "Asha").await;
+    sign_up(&env, &api, "asha@example.com", "Asha").await;
     let (status, body) = status_and_body(
         api.call(
             Method::POST,
@@ -211,7 +120,7 @@ async fn signin_returns_a_token_or_411_alike_for_unknown_and_wrong() {
 async fn update_user_changes_names_and_password_and_nothing_else() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
+    let (token, id) = sign_up(&env, &api, "asha@example.com", "Asha").await;
     let before = api.balance(&token).await;
     let (status, body) = status_and_body(
         api.call(
@@ -228,13 +137,7 @@ async fn update_user_changes_names_and_password_and_nothing_else() {
         (StatusCode::OK, json!({"message": "Updated successfully"}))
     );
     assert_eq!(api.balance(&token).await, before, "balance is not a profile field");
-    let user = env
-        .db
-        .collection::<Document>("users")
-        .find_one(doc! {"_id": mongodb::bson::oid::ObjectId::parse_str(&id).unwrap()})
-        .await
-        .unwrap()
-        .unwrap();
+    let user = find(&env.db, "users", doc! {"_id": id}).await.unwrap();
     assert_eq!(user.get_str("firstName").unwrap(), "Asha Devi");
     let signin = api
         .call(
@@ -264,12 +167,8 @@ async fn update_user_changes_names_and_password_and_nothing_else() {
             "{body}"
         );
     }
-    let user = env
-        .db
-        .collection::<Document>("users")
-        .find_one(doc! {"username": "asha@example.com"})
+    let user = find(&env.db, "users", doc! {"username": "asha@example.com"})
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(user.get_str("firstName").unwrap(), "Asha Devi");
     assert_eq!(
@@ -286,9 +185,8 @@ async fn update_user_changes_names_and_password_and_nothing_else() {
 async fn bulk_lists_other_users_by_prefix_without_private_fields() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (token, me) = api.sign_up("asha@example.com", "Asha").await;
-    api.sign_up("ravi@example.com", "Ravi").await;
-    api.sign_up("rajesh@example.com", "Rajesh").await;
+    let (token, me) = signed_in(&env, "Asha").await;
+    env.users([("Ravi", "Test"), ("Rajesh", "Test")]).await;
     let res = api.call(Method::GET, "/user/bulk?filter=RA", Some(&token), None).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -298,7 +196,7 @@ async fn bulk_lists_other_users_by_prefix_without_private_fields() {
     for u in users {
         let keys: Vec<&String> = u.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["_id", "firstName", "lastName"], "only public fields");
-        assert_ne!(u["_id"], me);
+        assert_ne!(u["_id"], me.to_hex());
     }
     let all: Value = api
         .call(Method::GET, "/user/bulk", Some(&token), None)
@@ -326,12 +224,12 @@ async fn bulk_lists_other_users_by_prefix_without_private_fields() {
 async fn balance_is_rupees_with_at_most_two_decimals() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
-    set_balance(&env, &id, 500_025).await;
+    let (token, id) = signed_in(&env, "Asha").await;
+    set_balance(&env.db, id, 500_025).await;
     let res = api.call(Method::GET, "/account/balance", Some(&token), None).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), r#"{"balance":5000.25}"#);
-    set_balance(&env, &id, 10).await;
+    set_balance(&env.db, id, 10).await;
     assert_eq!(api.balance(&token).await, 0.1);
     assert_eq!(
         api.call(Method::GET, "/account/balance", None, None).await.status(),
@@ -345,10 +243,11 @@ async fn balance_is_rupees_with_at_most_two_decimals() {
 async fn transfer_moves_money_or_gives_the_documented_400() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (asha, asha_id) = api.sign_up("asha@example.com", "Asha").await;
-    let (ravi, ravi_id) = api.sign_up("ravi@example.com", "Ravi").await;
-    set_balance(&env, &asha_id, 10_000).await;
-    set_balance(&env, &ravi_id, 0).await;
+    let (asha, asha_oid) = signed_in(&env, "Asha").await;
+    let (ravi, ravi_oid) = signed_in(&env, "Ravi").await;
+    let (asha_id, ravi_id) = (asha_oid.to_hex(), ravi_oid.to_hex());
+    set_balance(&env.db, asha_oid, 10_000).await;
+    set_balance(&env.db, ravi_oid, 0).await;
     let (status, body) = status_and_body(
         api.call(
             Method::POST,
@@ -359,10 +258,19 @@ async fn transfer_moves_money_or_gives_the_documented_400() {
         .await,
     )
     .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The receipt: the ledger entry's id and the sender's balance after it.
+    let transfer_id = body["transferId"].as_str().unwrap_or_default().to_owned();
     assert_eq!(
-        (status, body),
-        (StatusCode::OK, json!({"message": "Transfer successful"}))
+        body,
+        json!({"message": "Transfer successful", "transferId": transfer_id, "balance": 99.9})
     );
+    let entry = find(&env.db, "transfers", doc! {"_id": transfer_id_of(&body)})
+        .await
+        .expect("the transferId names the ledger entry");
+    assert_eq!(entry.get_object_id("from").unwrap(), asha_oid);
+    assert_eq!(entry.get_object_id("to").unwrap(), ravi_oid);
+    assert_eq!(entry.get_i64("amount").unwrap(), 10);
     assert_eq!(api.balance(&asha).await, 99.9);
     assert_eq!(api.balance(&ravi).await, 0.1);
 
@@ -412,16 +320,16 @@ async fn transfer_moves_money_or_gives_the_documented_400() {
         assert_eq!(res.status(), 400, "{body}");
     }
     assert_eq!(api.balance(&asha).await, 99.9, "nothing moved");
-    assert_eq!(count(&env, "transfers").await, 1);
+    assert_eq!(count(&env.db, "transfers", doc! {}).await, 1);
 }
 
 #[tokio::test]
 async fn transfer_with_an_idempotency_key_moves_money_once() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (asha, asha_id) = api.sign_up("asha@example.com", "Asha").await;
-    let (_, ravi_id) = api.sign_up("ravi@example.com", "Ravi").await;
-    set_balance(&env, &asha_id, 10_000).await;
+    let (asha, asha_oid) = signed_in(&env, "Asha").await;
+    let ravi_id = env.user("Ravi", "Test").await.to_hex();
+    set_balance(&env.db, asha_oid, 10_000).await;
     let send = |amount: f64| {
         api.http
             .post(format!("{}/account/transfer", api.base))
@@ -431,11 +339,17 @@ async fn transfer_with_an_idempotency_key_moves_money_once() {
             .send()
     };
     let replies = futures::future::join_all((0..5).map(|_| send(30.0))).await;
+    let mut ids = Vec::new();
     for r in replies {
-        assert_eq!(r.unwrap().status(), 200);
+        let (status, body) = status_and_body(r.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(transfer_id_of(&body));
     }
+    // Every reply names the one transfer made.
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert!(find(&env.db, "transfers", doc! {"_id": ids[0]}).await.is_some());
     assert_eq!(api.balance(&asha).await, 70.0);
-    assert_eq!(count(&env, "transfers").await, 1);
+    assert_eq!(count(&env.db, "transfers", doc! {}).await, 1);
     assert_eq!(send(31.0).await.unwrap().status(), 422, "same key, other amount");
     assert_eq!(api.balance(&asha).await, 70.0);
 }
@@ -446,10 +360,11 @@ async fn transfer_with_an_idempotency_key_moves_money_once() {
 async fn transactions_are_newest_first_with_direction_and_paging() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (asha, asha_id) = api.sign_up("asha@example.com", "Asha").await;
-    let (ravi, ravi_id) = api.sign_up("ravi@example.com", "Ravi").await;
-    set_balance(&env, &asha_id, 10_000).await;
-    set_balance(&env, &ravi_id, 10_000).await;
+    let (asha, asha_oid) = signed_in(&env, "Asha").await;
+    let (ravi, ravi_oid) = signed_in(&env, "Ravi").await;
+    let (asha_id, ravi_id) = (asha_oid.to_hex(), ravi_oid.to_hex());
+    set_balance(&env.db, asha_oid, 10_000).await;
+    set_balance(&env.db, ravi_oid, 10_000).await;
     for (from, to, amount) in [(&asha, &ravi_id, 1.5), (&ravi, &asha_id, 2.0), (&asha, &ravi_id, 3.25)] {
         assert_eq!(
             api.call(
@@ -517,7 +432,8 @@ async fn forged_expired_and_malformed_tokens_get_403_and_an_empty_body() {
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (good, id) = api.sign_up("asha@example.com", "Asha").await;
+    let (good, id) = signed_in(&env, "Asha").await;
+    let id = id.to_hex();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -578,9 +494,9 @@ async fn forged_expired_and_malformed_tokens_get_403_and_an_empty_body() {
 async fn bad_bodies_get_4xx_and_change_nothing() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
-    let (_, ravi) = api.sign_up("ravi@example.com", "Ravi").await;
-    set_balance(&env, &id, 10_000).await;
+    let (token, id) = signed_in(&env, "Asha").await;
+    let ravi = env.user("Ravi", "Test").await.to_hex();
+    set_balance(&env.db, id, 10_000).await;
     let transfer = format!(r#"{{"to":"{ravi}","amount":1}}"#);
     // Not JSON, or not declared as JSON.
     for (content_type, body) in [
@@ -612,8 +528,8 @@ async fn bad_bodies_get_4xx_and_change_nothing() {
         .await;
     assert_eq!(res.status(), 413);
     assert_eq!(api.balance(&token).await, 100.0);
-    assert_eq!(count(&env, "transfers").await, 0);
-    assert_eq!(count(&env, "users").await, 2);
+    assert_eq!(count(&env.db, "transfers", doc! {}).await, 0);
+    assert_eq!(count(&env.db, "users", doc! {}).await, 2);
 }
 
 // ----- rate limits ------------------------------------------------------------------
@@ -622,7 +538,7 @@ async fn bad_bodies_get_4xx_and_change_nothing() {
 async fn repeated_sign_ins_for_one_username_get_429_with_retry_after() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    api.sign_up("asha@example.com", "Asha").await;
+    sign_up(&env, &api, "asha@example.com", "Asha").await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..12 {
@@ -651,7 +567,7 @@ async fn repeated_sign_ins_for_one_username_get_429_with_retry_after() {
             Method::POST,
             "/user/signin",
             None,
-            Some(json!({"username": "asha@example.com", "password": "correct horse battery"})),
+            Some(json!({"username": "asha@example.com", "password": PASSWORD})),
         )
         .await;
     assert_eq!(res.status(), 429);
@@ -663,12 +579,11 @@ async fn repeated_sign_ins_for_one_username_get_429_with_retry_after() {
 async fn a_500_says_nothing_but_carries_a_request_id() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    let (token, id) = api.sign_up("asha@example.com", "Asha").await;
+    let (token, id) = signed_in(&env, "Asha").await;
     // A corrupt account document: the balance is not a number.
-    let oid = mongodb::bson::oid::ObjectId::parse_str(&id).unwrap();
     env.db
         .collection::<Document>("accounts")
-        .update_one(doc! {"userId": oid}, doc! {"$set": {"balance": "lots"}})
+        .update_one(doc! {"userId": id}, doc! {"$set": {"balance": "lots"}})
         .await
         .unwrap();
     let res = api.call(Method::GET, "/account/balance", Some(&token), None).await;

@@ -2,20 +2,11 @@
 //! real database. Sign up through the server function the form posts to,
 //! and land on a dashboard that shows the balance from the database.
 
-#![cfg(feature = "ssr")]
-
-mod common;
-
-use common::TestEnv;
+use crate::common::db::{count, find};
+use crate::common::http::{client, submit_form};
+use crate::common::TestEnv;
 use mongodb::bson::doc;
 use paisa::money::Money;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn healthz_answers_when_the_database_does() {
@@ -58,20 +49,19 @@ async fn signing_up_by_form_post_lands_on_a_dashboard_with_the_stored_balance() 
     let env = TestEnv::new().await;
     let base = env.serve().await;
     let http = client();
-    // What a browser without JavaScript sends when the form is submitted.
-    let res = http
-        .post(format!("{base}/api/sign_up"))
-        .header("accept", "text/html")
-        .header("referer", format!("{base}/signup"))
-        .form(&[
+    let res = submit_form(
+        &http,
+        &base,
+        "/signup",
+        "/api/sign_up",
+        &[
             ("first_name", " Asha "),
             ("last_name", "Rao"),
             ("username", "Asha.Rao@Example.com"),
             ("password", "a long passphrase"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(res.status().is_redirection(), "{}", res.status());
     assert_eq!(res.headers()["location"], "/dashboard");
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -81,21 +71,17 @@ async fn signing_up_by_form_post_lands_on_a_dashboard_with_the_stored_balance() 
     );
     let session = cookie.split(';').next().unwrap().to_owned();
 
-    let user = env
-        .db
-        .collection::<mongodb::bson::Document>("users")
-        .find_one(doc! { "username": "asha.rao@example.com" })
+    let user = find(&env.db, "users", doc! { "username": "asha.rao@example.com" })
         .await
-        .unwrap()
         .expect("user stored");
     assert_eq!(user.get_str("firstName").unwrap(), "Asha");
-    let account = env
-        .db
-        .collection::<mongodb::bson::Document>("accounts")
-        .find_one(doc! { "userId": user.get_object_id("_id").unwrap() })
-        .await
-        .unwrap()
-        .expect("account stored");
+    let account = find(
+        &env.db,
+        "accounts",
+        doc! { "userId": user.get_object_id("_id").unwrap() },
+    )
+    .await
+    .expect("account stored");
     let balance = Money::from_paise(account.get_i64("balance").expect("balance is an Int64 of paise"));
     assert!((100..=1_000_000).contains(&balance.paise()), "{balance}");
 
@@ -116,31 +102,24 @@ async fn a_failed_form_post_comes_back_to_the_form_with_the_reason() {
     let env = TestEnv::new().await;
     let base = env.serve().await;
     let http = client();
-    let res = http
-        .post(format!("{base}/api/sign_up"))
-        .header("accept", "text/html")
-        .header("referer", format!("{base}/signup"))
-        .form(&[
+    let res = submit_form(
+        &http,
+        &base,
+        "/signup",
+        "/api/sign_up",
+        &[
             ("first_name", "Asha"),
             ("last_name", "Rao"),
             ("username", "not-an-email"),
             ("password", "a long passphrase"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(res.status().is_redirection());
     assert!(res.headers().get("set-cookie").is_none());
     let back = res.headers()["location"].to_str().unwrap().to_owned();
     assert!(back.starts_with(&format!("{base}/signup?")), "{back}");
     let html = http.get(&back).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Enter a valid email address"), "message missing");
-    assert_eq!(
-        env.db
-            .collection::<mongodb::bson::Document>("users")
-            .count_documents(doc! {})
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(count(&env.db, "users", doc! {}).await, 0);
 }

@@ -2,16 +2,13 @@
 //! users, accounts, transfers and the ledger, and the money invariants under
 //! heavy concurrency.
 
-#![cfg(feature = "ssr")]
-
-mod common;
-
-use common::TestEnv;
+use crate::common::db::{balances, count, docs, find, set_balance};
+use crate::common::{TestEnv, PASSWORD};
 use futures::future::join_all;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use paisa::model::Direction;
 use paisa::money::Money;
-use paisa::server::bank::{ProfileUpdate, SignUp};
+use paisa::server::bank::{ProfileUpdate, SignUp, MAX_GRANT, MIN_GRANT};
 use paisa::server::error::BankError;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -27,40 +24,8 @@ fn sign_up(email: &str) -> SignUp {
     }
 }
 
-async fn set_balance(env: &TestEnv, user: ObjectId, paise: i64) {
-    env.db
-        .collection::<Document>("accounts")
-        .update_one(doc! { "userId": user }, doc! { "$set": { "balance": paise } })
-        .await
-        .unwrap();
-}
-
-async fn balances(env: &TestEnv) -> HashMap<ObjectId, i64> {
-    use futures::TryStreamExt;
-    let docs: Vec<Document> = env
-        .db
-        .collection("accounts")
-        .find(doc! {})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    docs.iter()
-        .map(|d| (d.get_object_id("userId").unwrap(), d.get_i64("balance").unwrap()))
-        .collect()
-}
-
 async fn ledger(env: &TestEnv) -> Vec<Document> {
-    use futures::TryStreamExt;
-    env.db
-        .collection("transfers")
-        .find(doc! {})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap()
+    docs(&env.db, "transfers").await
 }
 
 // ----- users -----------------------------------------------------------
@@ -69,26 +34,14 @@ async fn ledger(env: &TestEnv) -> Vec<Document> {
 async fn sign_up_creates_user_and_account_with_a_random_grant() {
     let env = TestEnv::new().await;
     let id = env.bank().sign_up(sign_up("  Asha.Rao@Example.COM ")).await.unwrap();
-    let user = env
-        .db
-        .collection::<Document>("users")
-        .find_one(doc! { "_id": id })
-        .await
-        .unwrap()
-        .unwrap();
+    let user = find(&env.db, "users", doc! { "_id": id }).await.unwrap();
     assert_eq!(user.get_str("username").unwrap(), "asha.rao@example.com");
     let hash = user.get_str("passwordHash").unwrap();
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
     let stored = format!("{user:?}");
     assert!(!stored.contains("correct horse battery"), "plaintext password stored");
     assert!(user.get("password").is_none());
-    let account = env
-        .db
-        .collection::<Document>("accounts")
-        .find_one(doc! { "userId": id })
-        .await
-        .unwrap()
-        .unwrap();
+    let account = find(&env.db, "accounts", doc! { "userId": id }).await.unwrap();
     let balance = account.get_i64("balance").expect("Int64 paise");
     assert!((100..=1_000_000).contains(&balance), "{balance}");
     assert_eq!(env.bank().balance(id).await.unwrap(), Money::from_paise(balance));
@@ -100,14 +53,7 @@ async fn emails_are_unique_whatever_their_case() {
     env.bank().sign_up(sign_up("asha@example.com")).await.unwrap();
     let again = env.bank().sign_up(sign_up("ASHA@Example.com ")).await;
     assert!(matches!(again, Err(BankError::EmailTaken)), "{again:?}");
-    assert_eq!(
-        env.db
-            .collection::<Document>("accounts")
-            .count_documents(doc! {})
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(count(&env.db, "accounts", doc! {}).await, 1);
 }
 
 #[tokio::test]
@@ -119,22 +65,8 @@ async fn concurrent_sign_ups_with_one_email_create_one_user() {
         .iter()
         .filter_map(|r| r.as_ref().err())
         .all(|e| matches!(e, BankError::EmailTaken)));
-    assert_eq!(
-        env.db
-            .collection::<Document>("users")
-            .count_documents(doc! {})
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        env.db
-            .collection::<Document>("accounts")
-            .count_documents(doc! {})
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(count(&env.db, "users", doc! {}).await, 1);
+    assert_eq!(count(&env.db, "accounts", doc! {}).await, 1);
 }
 
 #[tokio::test]
@@ -166,14 +98,7 @@ async fn sign_up_refuses_bad_input_and_stores_nothing() {
         let result = env.bank().sign_up(case.clone()).await;
         assert!(matches!(result, Err(BankError::Invalid { .. })), "{case:?}: {result:?}");
     }
-    assert_eq!(
-        env.db
-            .collection::<Document>("users")
-            .count_documents(doc! {})
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(count(&env.db, "users", doc! {}).await, 0);
 }
 
 #[tokio::test]
@@ -210,6 +135,22 @@ async fn sign_in_does_not_tell_unknown_users_from_wrong_passwords() {
         unknown * 3 > known && known * 3 > unknown,
         "known {known:?} vs unknown {unknown:?}"
     );
+}
+
+#[tokio::test]
+async fn seeded_users_sign_in_with_the_test_password() {
+    // The harness's one precomputed hash is what the app's sign-in verifies.
+    let env = TestEnv::new().await;
+    let id = env.user("Asha", "Rao").await;
+    let user = find(&env.db, "users", doc! { "_id": id }).await.unwrap();
+    let email = user.get_str("username").unwrap();
+    assert_eq!(env.bank().sign_in(email, PASSWORD).await.unwrap(), id);
+    assert!(matches!(
+        env.bank().sign_in(email, "wrong horse battery").await,
+        Err(BankError::BadCredentials)
+    ));
+    let grant = env.bank().balance(id).await.unwrap();
+    assert!((MIN_GRANT..=MAX_GRANT).contains(&grant), "{grant}");
 }
 
 #[tokio::test]
@@ -309,12 +250,40 @@ async fn search_matches_name_prefixes_literally_and_excludes_the_caller() {
 }
 
 #[tokio::test]
+async fn search_returns_exactly_the_first_matches_by_full_name() {
+    let env = TestEnv::new().await;
+    let me = env.user("Me", "Self").await;
+    // 30 match "ka" by last name, in the opposite order by full name:
+    // "A29 Ka00", "A28 Ka01", … "A00 Ka29". 20 more by first name, all
+    // after them by full name: "Ka00 Zed" … "Ka19 Zed".
+    let by_last: Vec<(String, String)> = (0..30)
+        .map(|i| (format!("A{:02}", 29 - i), format!("Ka{i:02}")))
+        .collect();
+    let by_first: Vec<(String, String)> = (0..20).map(|i| (format!("Ka{i:02}"), "Zed".to_owned())).collect();
+    env.users(by_last.into_iter().chain(by_first)).await;
+    let found: Vec<String> = env
+        .bank()
+        .search(me, "ka", 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.full_name())
+        .collect();
+    let expected: Vec<String> = (0..20).map(|n| format!("A{n:02} Ka{:02}", 29 - n)).collect();
+    assert_eq!(found, expected);
+    // Fewer asked: still the first ones.
+    let first3 = env.bank().search(me, "KA", 3).await.unwrap();
+    assert_eq!(
+        first3.iter().map(|u| u.full_name()).collect::<Vec<_>>(),
+        ["A00 Ka29", "A01 Ka28", "A02 Ka27"]
+    );
+}
+
+#[tokio::test]
 async fn search_is_capped_and_served_by_an_index() {
     let env = TestEnv::new().await;
     let me = env.user("Asha", "Rao").await;
-    for i in 0..25 {
-        env.user(&format!("Sam{i:02}"), "Shah").await;
-    }
+    env.users((0..25).map(|i| (format!("Sam{i:02}"), "Shah"))).await;
     assert_eq!(env.bank().search(me, "sam", 100).await.unwrap().len(), 20);
     let explain = env
         .db
@@ -337,8 +306,8 @@ async fn search_is_capped_and_served_by_an_index() {
 async fn a_transfer_moves_exact_paise_and_writes_one_ledger_entry() {
     let env = TestEnv::new().await;
     let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env, a, 10_000).await;
-    set_balance(&env, b, 500).await;
+    set_balance(&env.db, a, 10_000).await;
+    set_balance(&env.db, b, 500).await;
     let amount = Money::parse_rupees("0.1").unwrap();
     let receipt = env.bank().transfer(a, &b.to_hex(), amount, None).await.unwrap();
     assert_eq!(receipt.balance, Money::from_paise(9_990));
@@ -355,8 +324,8 @@ async fn a_transfer_moves_exact_paise_and_writes_one_ledger_entry() {
 async fn refused_transfers_move_nothing() {
     let env = TestEnv::new().await;
     let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env, a, 1_000).await;
-    let before = balances(&env).await;
+    set_balance(&env.db, a, 1_000).await;
+    let before = balances(&env.db).await;
     let hundred = Money::from_paise(10_000);
     let one = Money::from_paise(100);
     type Expect = fn(&BankError) -> bool;
@@ -385,14 +354,9 @@ async fn refused_transfers_move_nothing() {
         let keyed = env.bank().transfer(a, &to, amount, Some(&key)).await;
         assert!(keyed.as_ref().is_err_and(expected), "{to} {amount} keyed: {keyed:?}");
     }
-    assert_eq!(balances(&env).await, before);
+    assert_eq!(balances(&env.db).await, before);
     assert!(ledger(&env).await.is_empty());
-    let kept = env
-        .db
-        .collection::<Document>("idempotencyKeys")
-        .count_documents(doc! {})
-        .await
-        .unwrap();
+    let kept = count(&env.db, "idempotencyKeys", doc! {}).await;
     assert_eq!(kept, 1, "only the insufficient-balance refusal keeps its key");
 }
 
@@ -400,7 +364,7 @@ async fn refused_transfers_move_nothing() {
 async fn an_idempotency_key_replays_the_first_outcome() {
     let env = TestEnv::new().await;
     let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env, a, 1_000).await;
+    set_balance(&env.db, a, 1_000).await;
     let amount = Money::from_paise(600);
     let first = env
         .bank()
@@ -432,12 +396,12 @@ async fn an_idempotency_key_replays_the_first_outcome() {
     // A refusal is an outcome too: it stays refused after a top-up.
     let refused = env.bank().transfer(a, &b.to_hex(), amount, Some("key-2")).await;
     assert!(matches!(refused, Err(BankError::InsufficientBalance)));
-    set_balance(&env, a, 100_000).await;
+    set_balance(&env.db, a, 100_000).await;
     let replay = env.bank().transfer(a, &b.to_hex(), amount, Some("key-2")).await;
     assert!(matches!(replay, Err(BankError::InsufficientBalance)), "{replay:?}");
     assert_eq!(env.bank().balance(a).await.unwrap(), Money::from_paise(100_000));
     // Keys belong to their sender: another sender may use the same one.
-    set_balance(&env, b, 1_000).await;
+    set_balance(&env.db, b, 1_000).await;
     env.bank()
         .transfer(b, &a.to_hex(), amount, Some("key-1"))
         .await
@@ -449,8 +413,8 @@ async fn an_idempotency_key_replays_the_first_outcome() {
 async fn one_key_sent_ten_times_at_once_moves_money_once() {
     let env = TestEnv::new().await;
     let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env, a, 10_000).await;
-    set_balance(&env, b, 0).await;
+    set_balance(&env.db, a, 10_000).await;
+    set_balance(&env.db, b, 0).await;
     let to = b.to_hex();
     let results = join_all((0..10).map(|_| {
         env.bank()
@@ -487,14 +451,11 @@ async fn random_concurrent_transfers_conserve_money() {
         env.bank().clone().with_txn_time_limit(patience),
         env.other_instance().with_txn_time_limit(patience),
     ];
-    let mut users = Vec::new();
-    for i in 0..ACCOUNTS {
-        users.push(env.user(&format!("User{i:02}"), "Load").await);
-    }
+    let users = env.users((0..ACCOUNTS).map(|i| (format!("User{i:02}"), "Load"))).await;
     for u in &users {
-        set_balance(&env, *u, 5_000).await;
+        set_balance(&env.db, *u, 5_000).await;
     }
-    let start_total: i64 = balances(&env).await.values().sum();
+    let start_total: i64 = balances(&env.db).await.values().sum();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let plan: Vec<(ObjectId, ObjectId, Money)> = (0..TRANSFERS)
         .map(|_| {
@@ -525,7 +486,7 @@ async fn random_concurrent_transfers_conserve_money() {
             Err(e) => panic!("unexpected outcome: {e:?}"),
         }
     }
-    let after = balances(&env).await;
+    let after = balances(&env.db).await;
     assert_eq!(after.values().sum::<i64>(), start_total, "money created or destroyed");
     assert!(after.values().all(|b| *b >= 0), "negative balance: {after:?}");
     let entries = ledger(&env).await;
@@ -550,12 +511,10 @@ async fn random_concurrent_transfers_conserve_money() {
 async fn fifty_senders_to_one_recipient_all_arrive() {
     let env = TestEnv::new().await;
     let recipient = env.user("Hot", "Recipient").await;
-    set_balance(&env, recipient, 0).await;
-    let mut senders = Vec::new();
-    for i in 0..50 {
-        let s = env.user(&format!("Sender{i:02}"), "Crowd").await;
-        set_balance(&env, s, 1_000).await;
-        senders.push(s);
+    set_balance(&env.db, recipient, 0).await;
+    let senders = env.users((0..50).map(|i| (format!("Sender{i:02}"), "Crowd"))).await;
+    for s in &senders {
+        set_balance(&env.db, *s, 1_000).await;
     }
     let instances = [env.bank().clone(), env.other_instance()];
     let started = Instant::now();
@@ -589,7 +548,7 @@ async fn an_account_funded_for_n_debits_allows_exactly_n_of_2n() {
     const N: i64 = 15;
     let env = TestEnv::new().await;
     let (payer, payee) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env, payer, N * 250).await;
+    set_balance(&env.db, payer, N * 250).await;
     let to = payee.to_hex();
     let results = join_all((0..2 * N).map(|_| {
         let bank = env.bank().clone();
@@ -615,7 +574,7 @@ async fn history_is_newest_first_and_paged() {
         env.user("Mira", "Nair").await,
     );
     for u in [a, b, c] {
-        set_balance(&env, u, 100_000).await;
+        set_balance(&env.db, u, 100_000).await;
     }
     // a→b 1, b→a 2, a→c 3, c→a 4, a→b 5 (rupees)
     for (from, to, rupees) in [(a, b, 1), (b, a, 2), (a, c, 3), (c, a, 4), (a, b, 5)] {

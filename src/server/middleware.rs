@@ -1,7 +1,11 @@
-//! The layers every request passes through: request ids and tracing,
-//! security headers, CORS, cross-site refusal, generic 5xx bodies.
+//! The layers every request passes through: request ids, security headers,
+//! CORS, generic 5xx bodies, the time limit, the body limit's connection
+//! close, cross-site refusal. Their order
+//! is in `router.rs`: whatever layer answers, the answer still passes
+//! through the headers, CORS and error-body layers.
 
-use super::AppState;
+use super::rest::error::ApiError;
+use super::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -37,7 +41,8 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// CORS: same-origin only unless origins are configured.
+/// CORS: same-origin only unless origins are configured (checked by
+/// `config::cors_origins`).
 pub fn cors(origins: &[String]) -> CorsLayer {
     let allowed: Vec<HeaderValue> = origins
         .iter()
@@ -124,49 +129,16 @@ pub async fn hide_server_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from("Internal server error"))
 }
 
-/// How long any request may take. The MongoDB driver has no socket timeout,
-/// so a database that stops answering without closing its connections would
-/// hold requests forever; past this limit the request is dropped (the driver
-/// aborts an open transaction) and the client gets a 503 to retry. Above the
-/// bank's transaction retry limit (8 s), which answers first when it can.
-pub const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-pub async fn time_limit(request: Request, next: Next) -> Response {
+/// Answers 503 when a request takes longer than the state's time limit.
+pub async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    match tokio::time::timeout(REQUEST_TIME_LIMIT, next.run(request)).await {
+    match tokio::time::timeout(state.request_time_limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(%path, "request timed out");
-            super::rest::ApiError::unavailable().into_response()
+            ApiError::unavailable().into_response()
         }
     }
-}
-
-/// A server function whose arguments cannot be decoded is answered by the
-/// server_fn crate itself, always with a 500, before `api::ssr::respond`
-/// can set a status. Give those answers the status of the error they carry
-/// (a mangled form is the client's mistake: 400).
-pub async fn server_fn_status(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
-        || !response
-            .headers()
-            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER)
-    {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    if let Ok(error) = serde_json::from_slice::<crate::error::AppError>(&bytes) {
-        parts.status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        parts
-            .headers
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        parts.headers.remove(header::CONTENT_LENGTH);
-    }
-    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// A body refused as too large was never read: close the connection after

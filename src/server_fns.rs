@@ -7,44 +7,66 @@ use crate::model::{HistoryEntry, HistoryPage, Me, SendDialog, UserSummary};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub mod ssr {
     use crate::error::AppError;
-    use crate::server::auth::{clear_session_cookie, session_cookie, token_from_headers};
-    use crate::server::AppState;
-    use axum::http::{header::SET_COOKIE, HeaderMap, HeaderValue};
+    use crate::server::error::{BankError, Kind};
+    use crate::server::session::{clear_session_cookie, session_cookie, AuthUser, ClientAddress};
+    use crate::server::state::AppState;
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::{header, header::SET_COOKIE, HeaderValue, StatusCode};
+    use axum::middleware::Next;
+    use axum::response::Response;
     use leptos::prelude::*;
     use mongodb::bson::oid::ObjectId;
+
+    /// The one mapping of a service failure to what the UI is told.
+    impl From<BankError> for AppError {
+        fn from(e: BankError) -> AppError {
+            match (e.kind(), e) {
+                (_, BankError::Invalid { field, message }) => AppError::invalid(field, message),
+                (_, BankError::Amount(m)) => AppError::invalid("amount", m.to_string()),
+                (Kind::EmailTaken, _) => AppError::EmailTaken,
+                (Kind::BadCredentials, _) => AppError::BadCredentials,
+                (Kind::InsufficientBalance, _) => AppError::InsufficientBalance,
+                (Kind::InvalidAccount, _) => AppError::InvalidAccount,
+                (Kind::IdempotencyMismatch, _) => AppError::Invalid {
+                    field: None,
+                    message: "This payment was already submitted with different details".into(),
+                },
+                (Kind::Unauthorized, _) => AppError::Unauthorized,
+                (Kind::Unavailable, _) => AppError::Unavailable,
+                (Kind::Invalid | Kind::Internal, _) => AppError::Internal,
+            }
+        }
+    }
 
     pub fn state() -> AppState {
         expect_context::<AppState>()
     }
 
-    /// The signed-in user, from the session cookie (or a Bearer header).
+    /// The signed-in user: the same extractor as the REST routes'.
     pub async fn current_user() -> Result<ObjectId, AppError> {
-        let headers: HeaderMap = leptos_axum::extract().await.map_err(|_| AppError::Unauthorized)?;
-        let token = token_from_headers(&headers).ok_or(AppError::Unauthorized)?;
-        Ok(state().sessions.verify(token)?)
+        let AuthUser(user) = leptos_axum::extract_with_state(&state())
+            .await
+            .map_err(|_| AppError::Unauthorized)?;
+        Ok(user)
     }
 
     /// Signs the browser in as `user`.
     pub fn start_session(user: ObjectId) -> Result<(), AppError> {
         let state = state();
-        let token = state.sessions.issue(user)?;
-        set_cookie(&session_cookie(&token, state.sessions.ttl(), state.cookie_secure));
+        let token = state.tokens.issue(user)?;
+        set_cookie(&session_cookie(&token, state.tokens.ttl(), state.cookie_secure));
         Ok(())
     }
 
     /// Counts a sign-in or sign-up attempt against the brute-force limits.
     pub async fn throttle(username: Option<&str>) -> Result<(), AppError> {
-        use axum::extract::ConnectInfo;
-        use std::net::SocketAddr;
         let state = state();
-        let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-        let peer = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        let ClientAddress(address) = leptos_axum::extract_with_state(&state)
             .await
-            .ok()
-            .map(|c| c.0);
-        let address = crate::server::rest::client_address(state.trust_forwarded_for, &headers, peer);
+            .unwrap_or(ClientAddress(None));
         state.throttle.attempt(address, username).map_err(|wait| {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 let secs = crate::server::throttle::retry_after_secs(wait);
@@ -73,6 +95,46 @@ mod ssr {
             }
         }
         result
+    }
+
+    /// Where the server functions live (the REST API is under `/api/v1`).
+    const SERVER_FN_PREFIX: &str = "/api/";
+
+    /// A server function's failure must reach the browser as an `AppError`, or
+    /// the client cannot decode it and shows a wrong message. Most are: the
+    /// function's own errors (`server_fns::respond` also sets their status).
+    /// This fixes the rest: arguments the server_fn crate could not decode
+    /// (its blanket 500 gets the status of the error it carries) and answers
+    /// made by a layer before or instead of the function (413, cross-site 403,
+    /// the time limit's 503, a generic 500): their bodies are replaced by the
+    /// `AppError` of their status. (A layer of the router.)
+    pub async fn error_bodies(request: Request, next: Next) -> Response {
+        let path = request.uri().path();
+        if !path.starts_with(SERVER_FN_PREFIX) || path.starts_with("/api/v1/") {
+            return next.run(request).await;
+        }
+        let response = next.run(request).await;
+        let status = response.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let error = match serde_json::from_slice::<AppError>(&bytes) {
+            Ok(error) => {
+                if status == StatusCode::INTERNAL_SERVER_ERROR {
+                    parts.status = StatusCode::from_u16(error.status()).unwrap_or(status);
+                }
+                error
+            }
+            Err(_) => AppError::for_status(status.as_u16()),
+        };
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let body = serde_json::to_vec(&error).unwrap_or_default();
+        Response::from_parts(parts, Body::from(body))
     }
 
     pub fn end_session() {

@@ -6,23 +6,20 @@
 //! Case counts are modest so the file runs in seconds in a debug build;
 //! `PROPTEST_CASES=N` raises (or lowers) every property's count.
 
-#![cfg(feature = "ssr")]
-
-mod common;
-
+use crate::common::db::{balance, count, docs, find, set_balance};
+use crate::common::http::{has_dollar_key, pct, route};
+use crate::common::TestEnv;
 use axum::body::Body;
 use axum::extract::FromRequest;
 use axum::http::{header, HeaderValue, Request, StatusCode};
-use common::TestEnv;
-use mongodb::bson::{doc, oid::ObjectId, Document};
+use mongodb::bson::{doc, oid::ObjectId};
 use paisa::money::{Money, MoneyError, MAX_PAISE};
-use paisa::server::bank::{check_password, clean_name, normalize_email};
-use paisa::server::rest::StrictJson;
+use paisa::server::bank::validate::{check_password, clean_name, normalize_email};
+use paisa::server::rest::extract::StrictJson;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use tower::ServiceExt;
 
 /// `cases` unless `PROPTEST_CASES` says otherwise; no regression files
 /// written into the repository.
@@ -395,15 +392,6 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-/// The spec's rule, independently: a `$` at the start of any key, at any depth.
-fn has_dollar_key(value: &Value) -> bool {
-    match value {
-        Value::Object(map) => map.iter().any(|(k, v)| k.starts_with('$') || has_dollar_key(v)),
-        Value::Array(items) => items.iter().any(has_dollar_key),
-        _ => false,
-    }
-}
-
 /// Content types, and whether each one declares JSON.
 const CONTENT_TYPES: &[(Option<&str>, bool)] = &[
     (Some("application/json"), true),
@@ -491,7 +479,7 @@ proptest! {
 // ----- request bodies through the real router -------------------------------------------
 //
 // The REST handlers' body types are private, so their deserialisation is
-// exercised through `paisa::server::router` in process (no socket), over a
+// exercised through `paisa::server::router::router` in process (no socket), over a
 // real database. Every generated request is invalid; each property checks the
 // documented answer and that the database did not change.
 
@@ -519,37 +507,38 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         runtime().block_on(async {
             let env = TestEnv::new().await;
-            let alice = env.user("Asha", "Rao").await;
-            let bob = env.user("Ravi", "Kumar").await;
-            let carol = env.user("Carol", "D'Souza").await;
-            let dave = env.user("Dave", "Rao").await;
-            env.user("Rajesh", "Raman").await;
-            env.user("Zoë", "Ünal").await;
-            env.user("Ana", "Maria-Lopez").await;
-            let accounts = env.db.collection::<Document>("accounts");
+            let ids = env
+                .users([
+                    ("Asha", "Rao"),
+                    ("Ravi", "Kumar"),
+                    ("Carol", "D'Souza"),
+                    ("Dave", "Rao"),
+                    ("Rajesh", "Raman"),
+                    ("Zoë", "Ünal"),
+                    ("Ana", "Maria-Lopez"),
+                ])
+                .await;
+            let (alice, bob, carol, dave) = (ids[0], ids[1], ids[2], ids[3]);
             for id in [alice, dave] {
-                accounts
-                    .update_one(doc! {"userId": id}, doc! {"$set": {"balance": 0i64}})
-                    .await
-                    .unwrap();
+                set_balance(&env.db, id, 0).await;
             }
-            let bob_paise = balance(&env, bob).await;
-            let mut people = Vec::new();
-            let mut cursor = env.db.collection::<Document>("users").find(doc! {}).await.unwrap();
-            while cursor.advance().await.unwrap() {
-                let u = cursor.deserialize_current().unwrap();
-                people.push((
-                    u.get_object_id("_id").unwrap().to_hex(),
-                    u.get_str("firstName").unwrap().to_owned(),
-                    u.get_str("lastName").unwrap().to_owned(),
-                ));
-            }
-            let token = |id| env.state.sessions.issue(id).unwrap();
+            let bob_paise = balance(&env.db, bob).await;
+            let people: Vec<_> = docs(&env.db, "users")
+                .await
+                .iter()
+                .map(|u| {
+                    (
+                        u.get_object_id("_id").unwrap().to_hex(),
+                        u.get_str("firstName").unwrap().to_owned(),
+                        u.get_str("lastName").unwrap().to_owned(),
+                    )
+                })
+                .collect();
             World {
-                app: paisa::server::router(env.state.clone()),
-                alice_token: token(alice),
-                carol_token: token(carol),
-                dave_token: token(dave),
+                app: paisa::server::router::router(env.state.clone()),
+                alice_token: env.token(alice),
+                carol_token: env.token(carol),
+                dave_token: env.token(dave),
                 users: people.len(),
                 people,
                 alice,
@@ -561,65 +550,6 @@ fn world() -> &'static World {
             }
         })
     })
-}
-
-async fn balance(env: &TestEnv, user: ObjectId) -> i64 {
-    let account = env
-        .db
-        .collection::<Document>("accounts")
-        .find_one(doc! {"userId": user})
-        .await
-        .unwrap()
-        .unwrap();
-    account.get_i64("balance").unwrap()
-}
-
-async fn count(env: &TestEnv, collection: &str, filter: Document) -> u64 {
-    env.db
-        .collection::<Document>(collection)
-        .count_documents(filter)
-        .await
-        .unwrap()
-}
-
-/// Sends one request through the router; the status and the body as JSON
-/// (or as a JSON string holding the text, if it is not JSON).
-async fn call(
-    method: &str,
-    uri: &str,
-    token: Option<&str>,
-    headers: Vec<(&str, HeaderValue)>,
-    body: Option<Vec<u8>>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    for (name, value) in headers {
-        req = req.header(name, value);
-    }
-    let req = req.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
-    let res = world().app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, body)
-}
-
-/// Percent-encodes every byte but ASCII letters and digits.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Amount literals, as raw JSON text: numbers of every shape (fine, too
@@ -654,7 +584,7 @@ proptest! {
     fn transfer_amounts_are_judged_on_their_exact_text(lit in amount_literal()) {
         let w = world();
         let body = format!(r#"{{"to":"{}","amount":{lit}}}"#, w.bob.to_hex());
-        let (status, reply) = runtime().block_on(call("POST", "/api/v1/account/transfer", Some(&w.alice_token), vec![], Some(body.clone().into_bytes())));
+        let (status, reply) = runtime().block_on(route(&w.app, "POST", "/api/v1/account/transfer", Some(&w.alice_token), vec![], Some(body.clone().into_bytes())));
         let expected = match serde_json::from_str::<Value>(&body) {
             Err(_) => json!({"message": "Invalid request"}),
             Ok(v) if has_dollar_key(&v) => json!({"message": "Invalid request"}),
@@ -665,7 +595,7 @@ proptest! {
         };
         prop_assert_eq!((status, reply), (StatusCode::BAD_REQUEST, expected), "{}", body);
         let (a, b, t) = runtime().block_on(async {
-            (balance(&w.env, w.alice).await, balance(&w.env, w.bob).await, count(&w.env, "transfers", doc! {}).await)
+            (balance(&w.env.db, w.alice).await, balance(&w.env.db, w.bob).await, count(&w.env.db, "transfers", doc! {}).await)
         });
         prop_assert_eq!((a, b, t), (0, w.bob_paise, 0), "money moved after {}", body);
     }
@@ -685,8 +615,8 @@ proptest! {
         let w = world();
         let value = HeaderValue::from_bytes(&key).unwrap();
         let body = format!(r#"{{"to":"{}","amount":1}}"#, w.bob.to_hex());
-        let (status, reply) = runtime().block_on(call(
-            "POST", "/api/v1/account/transfer", Some(&w.dave_token),
+        let (status, reply) = runtime().block_on(route(
+            &w.app, "POST", "/api/v1/account/transfer", Some(&w.dave_token),
             vec![("idempotency-key", value)], Some(body.into_bytes()),
         ));
         let text = std::str::from_utf8(&key).ok();
@@ -699,9 +629,9 @@ proptest! {
             "Invalid Idempotency-Key"
         };
         prop_assert_eq!((status, reply), (StatusCode::BAD_REQUEST, json!({"message": expected})), "{:?}", key);
-        let stored = runtime().block_on(count(&w.env, "idempotencyKeys", doc! {"_id.from": w.dave, "_id.key": text.unwrap_or_default()}));
+        let stored = runtime().block_on(count(&w.env.db, "idempotencyKeys", doc! {"_id.from": w.dave, "_id.key": text.unwrap_or_default()}));
         prop_assert_eq!(stored, u64::from(valid), "{:?}", key);
-        prop_assert_eq!(runtime().block_on(balance(&w.env, w.dave)), 0);
+        prop_assert_eq!(runtime().block_on(balance(&w.env.db, w.dave)), 0);
     }
 }
 
@@ -761,14 +691,14 @@ proptest! {
             && !has_dollar_key(&body);
         prop_assume!(!valid);
         let w = world();
-        let (status, reply) = runtime().block_on(call("POST", "/api/v1/user/signup", None, vec![], Some(body.to_string().into_bytes())));
+        let (status, reply) = runtime().block_on(route(&w.app, "POST", "/api/v1/user/signup", None, vec![], Some(body.to_string().into_bytes())));
         prop_assert_eq!(
             (status, reply),
             (StatusCode::LENGTH_REQUIRED, json!({"message": "Email already taken / Incorrect inputs"})),
             "{}", body
         );
-        prop_assert_eq!(runtime().block_on(count(&w.env, "users", doc! {})), w.users as u64);
-        prop_assert_eq!(runtime().block_on(count(&w.env, "accounts", doc! {})), w.users as u64);
+        prop_assert_eq!(runtime().block_on(count(&w.env.db, "users", doc! {})), w.users as u64);
+        prop_assert_eq!(runtime().block_on(count(&w.env.db, "accounts", doc! {})), w.users as u64);
     }
 
     /// PUT /user with nothing to change, or any present field mistyped or
@@ -796,15 +726,14 @@ proptest! {
             && !has_dollar_key(&body);
         prop_assume!(!valid);
         let w = world();
-        let users = w.env.db.collection::<Document>("users");
-        let before = runtime().block_on(async { users.find_one(doc! {"_id": w.carol}).await }).unwrap();
-        let (status, reply) = runtime().block_on(call("PUT", "/api/v1/user", Some(&w.carol_token), vec![], Some(body.to_string().into_bytes())));
+        let before = runtime().block_on(find(&w.env.db, "users", doc! {"_id": w.carol}));
+        let (status, reply) = runtime().block_on(route(&w.app, "PUT", "/api/v1/user", Some(&w.carol_token), vec![], Some(body.to_string().into_bytes())));
         prop_assert_eq!(
             (status, reply),
             (StatusCode::LENGTH_REQUIRED, json!({"message": "Error while updating information"})),
             "{}", body
         );
-        let after = runtime().block_on(async { users.find_one(doc! {"_id": w.carol}).await }).unwrap();
+        let after = runtime().block_on(find(&w.env.db, "users", doc! {"_id": w.carol}));
         prop_assert_eq!(before, after, "{}", body);
     }
 
@@ -831,8 +760,8 @@ proptest! {
         ],
     ) {
         let w = world();
-        let uri = format!("/api/v1/user/bulk?filter={}", encode(&filter));
-        let (status, reply) = runtime().block_on(call("GET", &uri, Some(&w.alice_token), vec![], None));
+        let uri = format!("/api/v1/user/bulk?filter={}", pct(&filter));
+        let (status, reply) = runtime().block_on(route(&w.app, "GET", &uri, Some(&w.alice_token), vec![], None));
         let prefix = filter.trim_start().chars().take(101).collect::<String>().to_lowercase();
         let mut expected: Vec<(String, String, String)> = w.people.iter()
             .filter(|(id, first, last)| {
@@ -872,13 +801,13 @@ proptest! {
         let w = world();
         let mut query = Vec::new();
         if let Some(l) = &limit {
-            query.push(format!("limit={}", encode(l)));
+            query.push(format!("limit={}", pct(l)));
         }
         if let Some(b) = &before {
-            query.push(format!("before={}", encode(b)));
+            query.push(format!("before={}", pct(b)));
         }
         let uri = format!("/api/v1/account/transactions?{}", query.join("&"));
-        let (status, reply) = runtime().block_on(call("GET", &uri, Some(&w.alice_token), vec![], None));
+        let (status, reply) = runtime().block_on(route(&w.app, "GET", &uri, Some(&w.alice_token), vec![], None));
         let limit_ok = limit.as_deref().is_none_or(|l| l.parse::<usize>().is_ok_and(|n| (1..=100).contains(&n)));
         let before_ok = before.as_deref().is_none_or(|b| b.is_empty() || (b.len() == 24 && b.bytes().all(|c| c.is_ascii_hexdigit())));
         if limit_ok && before_ok {

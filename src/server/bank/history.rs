@@ -1,0 +1,118 @@
+//! The ledger as one user sees it: their entries, newest first, paged, each
+//! with the other party's name.
+
+use super::store::{NameDoc, TransferDoc};
+use super::{Bank, HISTORY_MAX};
+use crate::model::{Direction, HistoryEntry, HistoryPage, UserSummary};
+use crate::money::Money;
+use crate::server::error::BankError;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Document};
+
+impl Bank {
+    /// One ledger entry, if `user` sent or received it.
+    pub async fn history_entry(&self, user: ObjectId, id: &str) -> Result<HistoryEntry, BankError> {
+        let not_found = || BankError::invalid("transfer", "No such transfer");
+        let id = ObjectId::parse_str(id.trim()).map_err(|_| not_found())?;
+        let filter = doc! { "_id": id, "$or": [{ "from": user }, { "to": user }] };
+        let entry = self.transfers.find_one(filter).await?.ok_or_else(not_found)?;
+        let mut entries = self.as_seen_by(user, vec![entry]).await?;
+        entries.pop().ok_or_else(not_found)
+    }
+
+    /// The user's ledger entries, newest first, `limit` at a time; `before`
+    /// is the `next` cursor of the previous page.
+    pub async fn history(&self, user: ObjectId, limit: usize, before: Option<&str>) -> Result<HistoryPage, BankError> {
+        let limit = limit.clamp(1, HISTORY_MAX);
+        let before = before
+            .filter(|b| !b.is_empty())
+            .map(|b| ObjectId::parse_str(b).map_err(|_| BankError::invalid("before", "Invalid page cursor")))
+            .transpose()?;
+        // Two index ranges ({from, _id} and {to, _id}) merged, rather than an
+        // $or the planner may scan for.
+        let (sent, received) = tokio::join!(
+            self.newest(side("from", user, before), limit + 1),
+            self.newest(side("to", user, before), limit + 1)
+        );
+        let mut entries: Vec<TransferDoc> = sent?.into_iter().chain(received?).collect();
+        entries.sort_by_key(|t| std::cmp::Reverse(t.id));
+        let next = (entries.len() > limit).then(|| entries[limit - 1].id.to_hex());
+        entries.truncate(limit);
+        Ok(HistoryPage {
+            entries: self.as_seen_by(user, entries).await?,
+            next,
+        })
+    }
+
+    async fn newest(&self, filter: Document, limit: usize) -> Result<Vec<TransferDoc>, BankError> {
+        let cursor = self
+            .transfers
+            .find(filter)
+            .sort(doc! { "_id": -1 })
+            .limit(limit as i64)
+            .await?;
+        Ok(cursor.try_collect().await?)
+    }
+
+    /// Entries as `user` sees them, with the other party's name (one read
+    /// for all of them).
+    async fn as_seen_by(&self, user: ObjectId, entries: Vec<TransferDoc>) -> Result<Vec<HistoryEntry>, BankError> {
+        let mut others: Vec<ObjectId> = entries.iter().map(|t| other_party(user, t)).collect();
+        others.sort();
+        others.dedup();
+        let people: Vec<NameDoc> = self
+            .users
+            .clone_with_type::<NameDoc>()
+            .find(doc! { "_id": { "$in": &others } })
+            .projection(NameDoc::projection())
+            .await?
+            .try_collect()
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|t| {
+                let other = other_party(user, &t);
+                let counterparty = people
+                    .iter()
+                    .find(|p| p.id == other)
+                    .map_or_else(|| unknown(other), |p| p.summary_ref());
+                HistoryEntry {
+                    id: t.id.to_hex(),
+                    direction: if t.from == user {
+                        Direction::Sent
+                    } else {
+                        Direction::Received
+                    },
+                    counterparty,
+                    amount: Money::from_paise(t.amount),
+                    created_at: t.created_at.timestamp_millis(),
+                }
+            })
+            .collect())
+    }
+}
+
+fn side(field: &str, user: ObjectId, before: Option<ObjectId>) -> Document {
+    let mut filter = doc! { field: user };
+    if let Some(before) = before {
+        filter.insert("_id", doc! { "$lt": before });
+    }
+    filter
+}
+
+fn other_party(user: ObjectId, t: &TransferDoc) -> ObjectId {
+    if t.from == user {
+        t.to
+    } else {
+        t.from
+    }
+}
+
+/// A party whose user record is gone: shown by id, with no name.
+fn unknown(id: ObjectId) -> UserSummary {
+    UserSummary {
+        id: id.to_hex(),
+        first_name: String::new(),
+        last_name: String::new(),
+    }
+}

@@ -1,0 +1,82 @@
+//! The banking rules: users, accounts, transfers and the ledger. Every
+//! adapter (server functions, REST routes) calls [`Bank`] and nothing else
+//! touches the collections. One concern per file:
+//!
+//! - `store`: document types and collection names;
+//! - `validate`: checks on what users type;
+//! - `users`, `search`, `transfers`, `history`: the operations;
+//! - `txn`: how every transaction runs and retries;
+//! - `guards`: the outage breaker and the in-process account locks.
+
+mod guards;
+mod history;
+mod search;
+pub mod store;
+mod transfers;
+pub mod txn;
+mod users;
+pub mod validate;
+
+pub use txn::{transaction_options, TxnStats};
+pub use users::{Import, ProfileUpdate, SignUp};
+
+use crate::money::Money;
+use crate::server::passwords::Passwords;
+use guards::{AccountLocks, Outage};
+use mongodb::{Client, Collection, Database};
+use std::sync::Arc;
+use std::time::Duration;
+use store::{AccountDoc, IdempotencyDoc, TransferDoc, UserDoc};
+
+/// The starting grant of a new account: ₹1.00 to ₹10,000.00.
+pub const MIN_GRANT: Money = Money::from_paise(100);
+pub const MAX_GRANT: Money = Money::from_paise(1_000_000);
+/// Search results per query unless asked for fewer.
+pub const SEARCH_LIMIT: usize = 20;
+/// History entries per page unless asked for fewer, and the most per page.
+pub const HISTORY_LIMIT: usize = 20;
+pub const HISTORY_MAX: usize = 100;
+
+/// The service layer. Cheap to clone: every clone shares the same
+/// connection pool, locks and counters.
+#[derive(Clone)]
+pub struct Bank {
+    client: Client,
+    users: Collection<UserDoc>,
+    accounts: Collection<AccountDoc>,
+    transfers: Collection<TransferDoc>,
+    idempotency: Collection<IdempotencyDoc>,
+    passwords: Passwords,
+    txn_time_limit: Duration,
+    stats: Arc<TxnStats>,
+    locks: Arc<AccountLocks>,
+    outage: Arc<Outage>,
+}
+
+impl Bank {
+    pub fn new(client: Client, db: &Database, passwords: Passwords) -> Bank {
+        Bank {
+            client,
+            users: db.collection(store::USERS),
+            accounts: db.collection(store::ACCOUNTS),
+            transfers: db.collection(store::TRANSFERS),
+            idempotency: db.collection(store::IDEMPOTENCY),
+            passwords,
+            txn_time_limit: Duration::from_secs(8),
+            stats: Arc::default(),
+            locks: Arc::new(AccountLocks::new(1024)),
+            outage: Arc::default(),
+        }
+    }
+
+    /// How long a transaction may keep retrying conflicts before the caller
+    /// is told to try again (an HTTP request should not hang for long).
+    pub fn with_txn_time_limit(mut self, limit: Duration) -> Bank {
+        self.txn_time_limit = limit;
+        self
+    }
+
+    pub fn stats(&self) -> &TxnStats {
+        &self.stats
+    }
+}

@@ -1,0 +1,152 @@
+//! How the bank's data is stored: the document types, the collection names
+//! (shared with index creation in `db.rs`), and the conversions from stored
+//! documents to what the UI and the API see.
+
+use crate::model::UserSummary;
+use mongodb::bson::{oid::ObjectId, DateTime};
+use serde::{Deserialize, Serialize};
+
+pub const USERS: &str = "users";
+pub const ACCOUNTS: &str = "accounts";
+/// The ledger: one entry per transfer that moved money.
+pub const TRANSFERS: &str = "transfers";
+/// The first outcome of each transfer sent with an idempotency key.
+pub const IDEMPOTENCY: &str = "idempotencyKeys";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct UserDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub username: String,
+    #[serde(rename = "passwordHash")]
+    pub password_hash: String,
+    #[serde(rename = "firstName")]
+    pub first_name: String,
+    #[serde(rename = "lastName")]
+    pub last_name: String,
+    /// Lower-cased "first last" and "last": prefix search is an index range
+    /// on these (a `$regex` would scan, and would need escaping).
+    #[serde(rename = "nameKey")]
+    pub name_key: String,
+    #[serde(rename = "lastKey")]
+    pub last_key: String,
+    #[serde(rename = "createdAt")]
+    pub created_at: DateTime,
+}
+
+impl UserDoc {
+    /// A new user document; the search keys follow from the names.
+    pub fn new(username: String, password_hash: String, first_name: String, last_name: String) -> UserDoc {
+        UserDoc {
+            id: ObjectId::new(),
+            name_key: name_key(&first_name, &last_name),
+            last_key: last_name.to_lowercase(),
+            username,
+            password_hash,
+            first_name,
+            last_name,
+            created_at: DateTime::now(),
+        }
+    }
+}
+
+/// What search and the ledger read of a user: the name, never the email or
+/// the password hash.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NameDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    #[serde(rename = "firstName")]
+    pub first_name: String,
+    #[serde(rename = "lastName")]
+    pub last_name: String,
+    #[serde(rename = "nameKey")]
+    pub name_key: String,
+}
+
+impl NameDoc {
+    /// The projection that reads a [`NameDoc`].
+    pub fn projection() -> mongodb::bson::Document {
+        mongodb::bson::doc! { "firstName": 1, "lastName": 1, "nameKey": 1 }
+    }
+
+    pub fn summary(self) -> UserSummary {
+        UserSummary {
+            id: self.id.to_hex(),
+            first_name: self.first_name,
+            last_name: self.last_name,
+        }
+    }
+
+    pub fn summary_ref(&self) -> UserSummary {
+        UserSummary {
+            id: self.id.to_hex(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct AccountDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    #[serde(rename = "userId")]
+    pub user_id: ObjectId,
+    /// Paise.
+    pub balance: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TransferDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub from: ObjectId,
+    pub to: ObjectId,
+    /// Paise.
+    pub amount: i64,
+    #[serde(rename = "createdAt")]
+    pub created_at: DateTime,
+    #[serde(rename = "idempotencyKey", skip_serializing_if = "Option::is_none", default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The first outcome of a transfer sent with an idempotency key, so a
+/// replay gets the same answer whether it moved money or not.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct IdempotencyDoc {
+    #[serde(rename = "_id")]
+    pub id: IdempotencyId,
+    pub to: ObjectId,
+    pub amount: i64,
+    /// The ledger entry, when the transfer succeeded; none when it was
+    /// refused for insufficient balance.
+    pub transfer: Option<ObjectId>,
+    #[serde(rename = "createdAt")]
+    pub created_at: DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdempotencyId {
+    pub from: ObjectId,
+    pub key: String,
+}
+
+/// The search key of a full name: lower-cased "first last".
+pub fn name_key(first: &str, last: &str) -> String {
+    format!("{} {}", first.to_lowercase(), last.to_lowercase())
+}
+
+/// Whether a write failed on a unique index.
+pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|w| w.iter().any(|w| w.code == 11000)),
+        _ => false,
+    }
+}

@@ -1,0 +1,116 @@
+//! The API's one error: a status and a JSON body. Failures are answered the
+//! same way on every route (403 `{}`, 503, a generic 500); refusals (bad
+//! input, business outcomes) the way each route's contract says.
+
+use crate::money::MoneyError;
+use crate::server::error::{BankError, Kind};
+use crate::server::throttle::retry_after_secs;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// An API answer other than success.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<u64>,
+}
+
+/// How a route answers refusals.
+#[derive(Clone, Copy, Debug)]
+pub enum Refusals {
+    /// One status and message for every refusal: the original API's user
+    /// routes (411) and the queries (400).
+    All(StatusCode, &'static str),
+    /// Each refusal by its own message: the account routes.
+    Named,
+}
+
+impl Refusals {
+    /// The answer to a body or query that could not be read.
+    pub fn bad_input(self) -> ApiError {
+        match self {
+            Refusals::All(status, message) => ApiError::new(status, message),
+            Refusals::Named => ApiError::new(StatusCode::BAD_REQUEST, "Invalid request"),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: &str) -> ApiError {
+        ApiError {
+            status,
+            body: json!({ "message": message }),
+            retry_after: None,
+        }
+    }
+
+    /// Missing, malformed, forged or expired credentials: 403 `{}`.
+    pub fn forbidden() -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            body: json!({}),
+            retry_after: None,
+        }
+    }
+
+    /// The database is unreachable or too slow: try again shortly.
+    pub fn unavailable() -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: json!({ "message": "Service unavailable, try again" }),
+            retry_after: Some(1),
+        }
+    }
+
+    pub fn too_many(wait: std::time::Duration) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: json!({ "message": "Too many attempts, try again later" }),
+            retry_after: Some(retry_after_secs(wait)),
+        }
+    }
+
+    pub fn invalid_amount(why: MoneyError) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({ "message": "Invalid amount", "reason": why.to_string() }),
+            retry_after: None,
+        }
+    }
+
+    /// The one mapping of a service failure to an API answer.
+    pub fn bank(e: BankError, refusals: Refusals) -> ApiError {
+        match (e.kind(), refusals) {
+            (Kind::Unauthorized, _) => ApiError::forbidden(),
+            (Kind::Unavailable, _) => ApiError::unavailable(),
+            (Kind::Internal, _) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+            (_, Refusals::All(status, message)) => ApiError::new(status, message),
+            (kind, Refusals::Named) => match e {
+                BankError::Amount(why) => ApiError::invalid_amount(why),
+                BankError::Invalid { message, .. } => ApiError::new(StatusCode::BAD_REQUEST, &message),
+                _ => match kind {
+                    Kind::InsufficientBalance => ApiError::new(StatusCode::BAD_REQUEST, "Insufficient balance"),
+                    Kind::InvalidAccount => ApiError::new(StatusCode::BAD_REQUEST, "Invalid account"),
+                    Kind::IdempotencyMismatch => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Idempotency-Key was already used for a different transfer",
+                    ),
+                    _ => ApiError::new(StatusCode::BAD_REQUEST, "Invalid request"),
+                },
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        response
+    }
+}

@@ -1,0 +1,146 @@
+//! Starting and stopping: configuration, the database (embedded unless
+//! MONGODB_URI is set), indexes, the HTTP server; on SIGINT or SIGTERM,
+//! drain requests, then stop the embedded database.
+
+use super::config::Config;
+use super::db;
+use super::embedded::EmbeddedMongo;
+use super::router::router;
+use super::state::AppState;
+use super::tokens::Tokens;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long a shutdown waits for requests in flight to finish.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
+
+/// Runs Paisa until it is told to stop.
+pub async fn run() -> ExitCode {
+    let config = Config::load();
+    init_tracing(&config.log);
+    match serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("paisa: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves the router on `listener` until `shutdown` completes, with each
+/// request's peer address available (for rate limiting).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let throttle = state.throttle.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            throttle.forget_idle();
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    result
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let mut leptos_options = leptos::config::get_configuration(None)
+        .map_err(|e| format!("Leptos configuration: {e}"))?
+        .leptos_options;
+    if leptos_options.output_name.is_empty() {
+        leptos_options.output_name = "paisa".into();
+    }
+    leptos_options.site_addr = config.site_addr;
+    let tokens = Tokens::from_config(
+        config.jwt_secret.as_deref(),
+        &config.data_dir,
+        Duration::from_secs(config.session_ttl_minutes * 60),
+    )?;
+    let (embedded, client, db) = open_database(&config).await?;
+    let state = AppState::from_config(&config, leptos_options, client, db, tokens)?;
+    let addr = config.site_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!("listening on http://{addr}");
+    // On a signal: stop accepting, let requests in flight finish (each is
+    // bounded by the request time limit), then stop. The drain limit is a
+    // backstop for a connection that will not close.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = serve_on(listener, state, async move {
+        shutdown_signal().await;
+        let _ = stopping.send(());
+    });
+    let drain_limit = async {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| format!("server error: {e}"))?,
+        _ = drain_limit => tracing::warn!("requests still open after {DRAIN_LIMIT:?}: stopping anyway"),
+    }
+    tracing::info!("stopped");
+    if let Some(mut db) = embedded {
+        db.stop();
+    }
+    Ok(())
+}
+
+/// Connects to MONGODB_URI, or starts the embedded database and connects to
+/// it; then creates the indexes and ends transactions a killed instance
+/// left open.
+async fn open_database(config: &Config) -> Result<(Option<EmbeddedMongo>, mongodb::Client, mongodb::Database), String> {
+    let mut embedded = None;
+    let uri = match &config.mongodb_uri {
+        Some(uri) => uri.clone(),
+        None => {
+            let storage = config.data_dir.join("db");
+            let db = EmbeddedMongo::start(&config.secantusd, &storage)
+                .map_err(|e| format!("cannot start the embedded database: {e}"))?;
+            tracing::info!(port = db.port(), storage = %storage.display(), "embedded SecantusDB started");
+            embedded.insert(db).uri()
+        }
+    };
+    let (client, db) = db::connect(&uri, &config.mongodb_db).await?;
+    db::ensure_indexes(&db)
+        .await
+        .map_err(|e| format!("cannot create indexes: {e}"))?;
+    db::end_abandoned_transactions(&client).await;
+    Ok((embedded, client, db))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = sigterm => {},
+    }
+    tracing::info!("shutting down: draining requests");
+}
+
+fn init_tracing(directives: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(directives).unwrap_or_else(|e| {
+        eprintln!("paisa: ignoring the log filter {directives:?} ({e}); using info");
+        EnvFilter::new("info")
+    });
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

@@ -1,0 +1,77 @@
+//! What every request handler shares, built once at start.
+
+use super::bank::Bank;
+use super::config::{self, Config};
+use super::passwords::Passwords;
+use super::throttle::{Limits, Throttle};
+use super::tokens::Tokens;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use mongodb::Database;
+use std::time::Duration;
+
+/// How long any request may take. The MongoDB driver has no socket timeout,
+/// so a database that stops answering without closing its connections would
+/// hold requests forever; past this limit the request is dropped (the driver
+/// aborts an open transaction) and the client gets a 503 to retry. Above the
+/// bank's transaction retry limit (8 s), which answers first when it can.
+pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Database,
+    pub bank: Bank,
+    pub tokens: Tokens,
+    pub throttle: Throttle,
+    pub cookie_secure: bool,
+    pub trust_forwarded_for: bool,
+    /// Origins allowed to call the API from other sites, each checked.
+    pub cors_origins: Vec<String>,
+    /// How long any request may take before it is answered 503.
+    pub request_time_limit: Duration,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> LeptosOptions {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    /// The state over a connected database, with the defaults of every
+    /// setting that `from_config` reads.
+    pub fn new(leptos_options: LeptosOptions, client: mongodb::Client, db: Database, tokens: Tokens) -> AppState {
+        // Argon2 at 19 MiB a hash, CPU-bound: one at a time per core; more
+        // would only add memory, not throughput.
+        let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let bank = Bank::new(client, &db, passwords);
+        AppState {
+            leptos_options,
+            db,
+            bank,
+            tokens,
+            throttle: Throttle::new(Limits::default()),
+            cookie_secure: false,
+            trust_forwarded_for: false,
+            cors_origins: Vec::new(),
+            request_time_limit: REQUEST_TIME_LIMIT,
+        }
+    }
+
+    /// The state with the operator's settings; a setting that cannot work
+    /// is refused with a message saying why.
+    pub fn from_config(
+        config: &Config,
+        leptos_options: LeptosOptions,
+        client: mongodb::Client,
+        db: Database,
+        tokens: Tokens,
+    ) -> Result<AppState, String> {
+        let mut state = AppState::new(leptos_options, client, db, tokens);
+        state.cookie_secure = config.cookie_secure;
+        state.trust_forwarded_for = config.trust_forwarded_for;
+        state.cors_origins = config::cors_origins(&config.cors_origins)?;
+        Ok(state)
+    }
+}
