@@ -9,6 +9,7 @@
 use clap::{Parser, ValueEnum};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use paisa::money::Money;
+use paisa::server::bank::journal::MAX_BALANCE;
 use paisa::server::bank::txn::{self, Retry, TxnStats};
 use paisa::server::bank::{Bank, Import};
 use paisa::server::passwords::Passwords;
@@ -276,6 +277,8 @@ async fn seed(client: &mongodb::Client, database: &mongodb::Database, n: usize) 
     let passwords = Passwords::new(1);
     let hash = passwords.hash(PASSWORD.into()).await.map_err(|e| e.to_string())?;
     let bank = Bank::new(client.clone(), database, passwords);
+    // The issuer every grant comes from (the server would create it too).
+    bank.migrate().await.map_err(|e| format!("seed: {e}"))?;
     let mut rng = StdRng::seed_from_u64(7);
     let mut users = Vec::with_capacity(n);
     for start in (0..n).step_by(1000) {
@@ -436,8 +439,9 @@ async fn succeeded(request: reqwest::RequestBuilder) -> bool {
 }
 
 /// The app's transfer transaction, issued through the driver alone: read
-/// the sender's balance, conditional debit, credit, ledger entry; retried on
-/// write conflicts by the bank's own retry helper. Returns success and the
+/// the sender's balance, conditional debit (with its running total),
+/// credit within the largest balance (with its running total), journal
+/// entry; retried on write conflicts by the bank's own retry helper. Returns success and the
 /// retries it took.
 async fn raw_transfer(
     world: &World,
@@ -468,7 +472,7 @@ async fn raw_transfer(
                     .accounts
                     .update_one(
                         doc! { "userId": from, "balance": { "$gte": paise } },
-                        doc! { "$inc": { "balance": -paise } },
+                        doc! { "$inc": { "balance": -paise, "debits": paise } },
                     )
                     .session(&mut *session)
                     .await?
@@ -478,13 +482,21 @@ async fn raw_transfer(
                 // Aborts: nothing to commit.
                 return Err(paisa::server::error::BankError::InsufficientBalance);
             }
-            world
+            let credited = world
                 .accounts
-                .update_one(doc! { "userId": to }, doc! { "$inc": { "balance": paise } })
+                .update_one(
+                    doc! { "userId": to, "balance": { "$lte": MAX_BALANCE.paise() - paise } },
+                    doc! { "$inc": { "balance": paise, "credits": paise } },
+                )
                 .session(&mut *session)
                 .await?;
-            let entry =
-                doc! { "_id": ObjectId::new(), "from": from, "to": to, "amount": paise, "createdAt": DateTime::now() };
+            if credited.matched_count != 1 {
+                return Err(paisa::server::error::BankError::RecipientLimit);
+            }
+            let entry = doc! {
+                "_id": ObjectId::new(), "kind": "transfer", "from": from, "to": to,
+                "amount": paise, "createdAt": DateTime::now(),
+            };
             world.transfers.insert_one(entry).session(&mut *session).await?;
             Ok(())
         }

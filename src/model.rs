@@ -51,12 +51,30 @@ pub enum Direction {
     Received,
 }
 
-/// One ledger entry from the point of view of one of its two users.
+/// What moved money.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// From one user to another.
+    #[default]
+    Transfer,
+    /// The welcome balance a new account starts with.
+    Grant,
+    /// A balance brought in from before the journal existed.
+    Opening,
+    /// A paid payment request.
+    Request,
+}
+
+/// One journal entry from the point of view of one of its two holders.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub id: String,
+    pub kind: EntryKind,
     pub direction: Direction,
-    pub counterparty: UserSummary,
+    /// The other user; none for money from (or back to) the bank itself.
+    pub counterparty: Option<UserSummary>,
+    pub note: Option<String>,
     pub amount: Money,
     /// Milliseconds since the Unix epoch (UTC).
     pub created_at: i64,

@@ -3,7 +3,7 @@
 //! Forms post to them directly, so they also work before the WASM loads.
 
 use crate::error::AppError;
-use crate::model::{HistoryEntry, HistoryPage, Me, SendDialog, UserSummary};
+use crate::model::{HistoryEntry, HistoryPage, Me, Receipt, SendDialog, UserSummary};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -30,6 +30,10 @@ pub mod ssr {
                 (Kind::BadCredentials, _) => AppError::BadCredentials,
                 (Kind::InsufficientBalance, _) => AppError::InsufficientBalance,
                 (Kind::InvalidAccount, _) => AppError::InvalidAccount,
+                (Kind::RecipientLimit, _) => AppError::invalid(
+                    "amount",
+                    "The recipient cannot receive that much: their balance is at the limit",
+                ),
                 (Kind::IdempotencyMismatch, _) => AppError::Invalid {
                     field: None,
                     message: "This payment was already submitted with different details".into(),
@@ -263,11 +267,12 @@ pub async fn open_send(to: String) -> Result<SendDialog, AppError> {
 }
 
 /// Sends `amount` (rupees, as typed) to the user `to`, then shows the
-/// dialog's success state (`?sent=`), with or without JavaScript.
-/// `idempotency_key` comes from `open_send`, so a double click or a
-/// resubmitted form sends once.
+/// dialog's success state (`?sent=`), with or without JavaScript; a caller
+/// that reads the answer gets the receipt (the journal entry and the new
+/// balance) without another read. `idempotency_key` comes from `open_send`,
+/// so a double click or a resubmitted form sends once.
 #[server(endpoint = "send_money")]
-pub async fn send_money(to: String, amount: String, idempotency_key: String) -> Result<(), AppError> {
+pub async fn send_money(to: String, amount: String, idempotency_key: String) -> Result<Receipt, AppError> {
     ssr::respond(async move {
         let user = ssr::current_user().await?;
         let amount =
@@ -275,7 +280,7 @@ pub async fn send_money(to: String, amount: String, idempotency_key: String) -> 
         let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
         let receipt = ssr::state().bank.transfer(user, &to, amount, key).await?;
         leptos_axum::redirect(&format!("/dashboard?send={}&sent={}", to.trim(), receipt.transfer_id));
-        Ok(())
+        Ok(receipt)
     })
     .await
 }

@@ -119,7 +119,11 @@ test("the whole send flow works with JavaScript disabled", async ({ browser }) =
   // Submitting the same form again (back + resubmit) does not send twice.
   await dialog.getByRole("link", { name: "Done" }).click();
   await page.goto("/transactions");
-  await expect(page.getByTestId("transactions").getByRole("listitem")).toHaveCount(1);
+  // The one transfer, and before it the welcome balance from Paisa.
+  const entries = page.getByTestId("transactions").getByRole("listitem");
+  await expect(entries).toHaveCount(2);
+  await expect(entries.last()).toContainText("Welcome balance");
+  await expect(entries.last()).toHaveAttribute("data-kind", "grant");
   await context.close();
 });
 

@@ -15,6 +15,10 @@ pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug, Parser)]
 #[command(name = "paisa", version, about = "Paisa: a wallet to send money to people by name")]
 pub struct Config {
+    /// Without a command, Paisa serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on.
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
     pub site_addr: std::net::SocketAddr,
@@ -60,6 +64,39 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// The SecantusDB launcher used for the embedded database.
+    #[arg(long, env = "SECANTUSD", default_value = ".venv/bin/secantusd-py")]
+    pub secantusd: PathBuf,
+}
+
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Prove the books: every balance against the journal, from one
+    /// consistent snapshot; never writes. Exit 0 when every check holds
+    /// (one summary line), 1 listing each violation, 2 when it cannot run.
+    Audit(AuditArgs),
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct AuditArgs {
+    /// MongoDB connection string. When unset: the embedded database in
+    /// DATA_DIR (through the running Paisa's own, if one is running).
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+
+    /// Database name inside the MongoDB deployment.
+    #[arg(long = "db", env = "MONGODB_DB", default_value = "paisa")]
+    pub db: String,
+
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Paisa's data folder (for the embedded database).
+    #[arg(long, env = "DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+
+    /// The SecantusDB launcher, to open the embedded database when no
+    /// Paisa is running.
     #[arg(long, env = "SECANTUSD", default_value = ".venv/bin/secantusd-py")]
     pub secantusd: PathBuf,
 }

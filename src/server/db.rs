@@ -1,5 +1,6 @@
 //! Connecting to MongoDB and creating the indexes the queries rely on.
 
+use super::bank::audit::KEY_LIFETIME;
 use super::bank::store;
 use super::config::SERVER_SELECTION_TIMEOUT;
 use mongodb::bson::doc;
@@ -83,16 +84,26 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     db.collection::<mongodb::bson::Document>(store::ACCOUNTS)
         .create_indexes([index(doc! { "userId": 1 }, Some(unique()))])
         .await?;
-    let keyed = IndexOptions::builder()
-        .unique(true)
-        .partial_filter_expression(doc! { "idempotencyKey": { "$exists": true } })
-        .build();
-    db.collection::<mongodb::bson::Document>(store::TRANSFERS)
+    let journal = db.collection::<mongodb::bson::Document>(store::JOURNAL);
+    journal
         .create_indexes([
             index(doc! { "from": 1, "_id": -1 }, None),
             index(doc! { "to": 1, "_id": -1 }, None),
-            index(doc! { "from": 1, "idempotencyKey": 1 }, Some(keyed)),
         ])
+        .await?;
+    // The first release also kept (sender, key) unique here; the
+    // idempotency record's `_id` is that guard, and a key may be used again
+    // once its record has expired.
+    if let Err(e) = journal.drop_index("from_1_idempotencyKey_1").await {
+        if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
+            tracing::debug!(error = %e, "the old idempotency index was not dropped");
+        }
+    }
+    // Idempotency records live for a key's lifetime (the transfer checks
+    // expiry too: the TTL monitor runs about once a minute).
+    let expiring = IndexOptions::builder().expire_after(KEY_LIFETIME).build();
+    db.collection::<mongodb::bson::Document>(store::IDEMPOTENCY)
+        .create_indexes([index(doc! { "createdAt": 1 }, Some(expiring))])
         .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,20 @@ wait "$db"
 pub struct EmbeddedMongo {
     guard: Option<Child>,
     port: u16,
+    /// Where its address is advertised, if it is (see [`Self::advertise`]).
+    advertised: Option<PathBuf>,
+}
+
+/// The file in a data folder that holds the address of the embedded
+/// database a running Paisa serves from.
+const ADDRESS_FILE: &str = "db.uri";
+
+/// The address a running Paisa advertised in `data_dir`, if any (it may be
+/// stale: the caller checks that it answers).
+pub fn advertised_uri(data_dir: &Path) -> Option<String> {
+    let uri = std::fs::read_to_string(data_dir.join(ADDRESS_FILE)).ok()?;
+    let uri = uri.trim();
+    uri.starts_with("mongodb://").then(|| uri.to_owned())
 }
 
 impl EmbeddedMongo {
@@ -72,6 +86,7 @@ impl EmbeddedMongo {
         let mut db = EmbeddedMongo {
             guard: Some(child),
             port,
+            advertised: None,
         };
         db.wait_ready(Duration::from_secs(60))?;
         Ok(db)
@@ -85,6 +100,16 @@ impl EmbeddedMongo {
     /// advertises itself as a replica-set primary under its own name.
     pub fn uri(&self) -> String {
         format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    /// Leaves this database's address in `data_dir`, so tools such as
+    /// `paisa audit` read the data through it instead of opening the same
+    /// files a second time. Removed when the database stops.
+    pub fn advertise(&mut self, data_dir: &Path) -> io::Result<()> {
+        let path = data_dir.join(ADDRESS_FILE);
+        std::fs::write(&path, self.uri())?;
+        self.advertised = Some(path);
+        Ok(())
     }
 
     fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
@@ -111,6 +136,9 @@ impl EmbeddedMongo {
 
     /// Stops the database and waits for it to flush and release its files.
     pub fn stop(&mut self) {
+        if let Some(path) = self.advertised.take() {
+            let _ = std::fs::remove_file(path);
+        }
         if let Some(mut guard) = self.guard.take() {
             drop(guard.stdin.take());
             let _ = guard.wait();

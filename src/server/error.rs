@@ -20,6 +20,9 @@ pub enum BankError {
     /// The recipient is missing, malformed or the sender themselves.
     #[error("invalid account")]
     InvalidAccount,
+    /// The recipient would hold more than the largest balance there is.
+    #[error("recipient balance limit")]
+    RecipientLimit,
     /// The same idempotency key was used before for a different transfer.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
@@ -44,6 +47,7 @@ pub enum Kind {
     BadCredentials,
     InsufficientBalance,
     InvalidAccount,
+    RecipientLimit,
     IdempotencyMismatch,
     Unauthorized,
     /// Try again shortly: the database is unreachable or too busy.
@@ -70,6 +74,7 @@ impl BankError {
             BankError::BadCredentials => Kind::BadCredentials,
             BankError::InsufficientBalance => Kind::InsufficientBalance,
             BankError::InvalidAccount => Kind::InvalidAccount,
+            BankError::RecipientLimit => Kind::RecipientLimit,
             BankError::IdempotencyMismatch => Kind::IdempotencyMismatch,
             BankError::Unauthorized => Kind::Unauthorized,
             e if e.is_unavailable() => {

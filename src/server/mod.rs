@@ -7,6 +7,7 @@
 //! `bank`, the banking rules, whose one error type is `error`.
 
 pub mod assets;
+pub mod audit_command;
 pub mod bank;
 pub mod config;
 pub mod db;

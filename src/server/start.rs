@@ -2,7 +2,8 @@
 //! MONGODB_URI is set), indexes, the HTTP server; on SIGINT or SIGTERM,
 //! drain requests, then stop the embedded database.
 
-use super::config::Config;
+use super::audit_command;
+use super::config::{Command, Config};
 use super::db;
 use super::embedded::EmbeddedMongo;
 use super::router::router;
@@ -14,9 +15,12 @@ use std::time::Duration;
 /// How long a shutdown waits for requests in flight to finish.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
-/// Runs Paisa until it is told to stop.
+/// Runs Paisa until it is told to stop, or runs the command it was given.
 pub async fn run() -> ExitCode {
     let config = Config::load();
+    if let Some(Command::Audit(args)) = config.command {
+        return audit_command::run(args).await;
+    }
     init_tracing(&config.log);
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +68,11 @@ async fn serve(config: Config) -> Result<(), String> {
     )?;
     let (embedded, client, db) = open_database(&config).await?;
     let state = AppState::from_config(&config, leptos_options, client, db, tokens)?;
+    state
+        .bank
+        .migrate()
+        .await
+        .map_err(|e| format!("cannot bring the data into the journal: {e}"))?;
     let addr = config.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -97,7 +106,7 @@ async fn serve(config: Config) -> Result<(), String> {
 
 /// Connects to MONGODB_URI, or starts the embedded database and connects to
 /// it; then creates the indexes and ends transactions a killed instance
-/// left open.
+/// left open. (The journal migration runs once the bank is built.)
 async fn open_database(config: &Config) -> Result<(Option<EmbeddedMongo>, mongodb::Client, mongodb::Database), String> {
     let mut embedded = None;
     let uri = match &config.mongodb_uri {
@@ -107,7 +116,11 @@ async fn open_database(config: &Config) -> Result<(Option<EmbeddedMongo>, mongod
             let db = EmbeddedMongo::start(&config.secantusd, &storage)
                 .map_err(|e| format!("cannot start the embedded database: {e}"))?;
             tracing::info!(port = db.port(), storage = %storage.display(), "embedded SecantusDB started");
-            embedded.insert(db).uri()
+            let db = embedded.insert(db);
+            if let Err(e) = db.advertise(&config.data_dir) {
+                tracing::warn!(error = %e, "cannot leave the database's address in DATA_DIR for paisa audit");
+            }
+            db.uri()
         }
     };
     let (client, db) = db::connect(&uri, &config.mongodb_db).await?;

@@ -36,7 +36,8 @@ pub fn secantusd() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/secantusd-py"))
 }
 
-fn server_uri() -> String {
+/// The test server's address.
+pub fn server_uri() -> String {
     if let Ok(uri) = std::env::var("PAISA_TEST_MONGODB_URI") {
         return uri;
     }
@@ -99,6 +100,8 @@ impl TestEnv {
             .expect("connect to the test database");
         paisa::server::db::ensure_indexes(&db).await.expect("indexes");
         let state = AppState::new(leptos_options(), client.clone(), db.clone(), test_tokens());
+        // As at a start: the issuer, and the (empty) journal migration.
+        state.bank.migrate().await.expect("migrate");
         TestEnv { state, db, client }
     }
 

@@ -3,7 +3,7 @@
 //! each documented error, then the bad-input classes, token forgeries,
 //! rate limits, and what a 500 may say.
 
-use crate::common::db::{count, find, set_balance};
+use crate::common::db::{assert_books_balance, count, find, set_balance};
 use crate::common::http::{status_and_body, Api};
 use crate::common::{TestEnv, PASSWORD, TEST_SECRET};
 use mongodb::bson::{doc, oid::ObjectId, Document};
@@ -320,7 +320,8 @@ async fn transfer_moves_money_or_gives_the_documented_400() {
         assert_eq!(res.status(), 400, "{body}");
     }
     assert_eq!(api.balance(&asha).await, 99.9, "nothing moved");
-    assert_eq!(count(&env.db, "transfers", doc! {}).await, 1);
+    assert_eq!(count(&env.db, "transfers", doc! { "kind": "transfer" }).await, 1);
+    assert_books_balance(&env.db).await;
 }
 
 #[tokio::test]
@@ -349,9 +350,10 @@ async fn transfer_with_an_idempotency_key_moves_money_once() {
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
     assert!(find(&env.db, "transfers", doc! {"_id": ids[0]}).await.is_some());
     assert_eq!(api.balance(&asha).await, 70.0);
-    assert_eq!(count(&env.db, "transfers", doc! {}).await, 1);
+    assert_eq!(count(&env.db, "transfers", doc! { "kind": "transfer" }).await, 1);
     assert_eq!(send(31.0).await.unwrap().status(), 422, "same key, other amount");
     assert_eq!(api.balance(&asha).await, 70.0);
+    assert_books_balance(&env.db).await;
 }
 
 // ----- GET /account/transactions ------------------------------------------------
@@ -392,6 +394,8 @@ async fn transactions_are_newest_first_with_direction_and_paging() {
         txs[0]["counterparty"],
         json!({"_id": ravi_id, "firstName": "Ravi", "lastName": "Test"})
     );
+    assert_eq!(txs[0]["kind"], "transfer");
+    assert_eq!(txs[0]["note"], Value::Null);
     assert!(txs[0]["createdAt"].as_str().unwrap().ends_with('Z'));
     assert_eq!(txs[1]["direction"], "received");
     let next = page["next"].as_str().unwrap();
@@ -407,7 +411,26 @@ async fn transactions_are_newest_first_with_direction_and_paging() {
         .await
         .unwrap();
     assert_eq!(older["transactions"][0]["amount"], 1.5);
-    assert_eq!(older["next"], Value::Null);
+    // Before the transfers: the balance set above, then the welcome grant,
+    // both from Paisa itself.
+    assert_eq!(older["transactions"][1]["kind"], "opening");
+    assert_eq!(older["transactions"][1]["counterparty"], Value::Null);
+    let next = older["next"].as_str().unwrap();
+    let oldest: Value = api
+        .call(
+            Method::GET,
+            &format!("/account/transactions?limit=2&before={next}"),
+            Some(&asha),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(oldest["transactions"].as_array().unwrap().len(), 1);
+    assert_eq!(oldest["transactions"][0]["kind"], "grant");
+    assert_eq!(oldest["transactions"][0]["direction"], "received");
+    assert_eq!(oldest["next"], Value::Null);
     for query in ["?limit=0", "?limit=1000", "?limit=abc", "?before=zzz"] {
         assert_eq!(
             api.call(Method::GET, &format!("/account/transactions{query}"), Some(&asha), None)
@@ -423,6 +446,7 @@ async fn transactions_are_newest_first_with_direction_and_paging() {
             .status(),
         403
     );
+    assert_books_balance(&env.db).await;
 }
 
 // ----- tokens ---------------------------------------------------------------
@@ -528,7 +552,7 @@ async fn bad_bodies_get_4xx_and_change_nothing() {
         .await;
     assert_eq!(res.status(), 413);
     assert_eq!(api.balance(&token).await, 100.0);
-    assert_eq!(count(&env.db, "transfers", doc! {}).await, 0);
+    assert_eq!(count(&env.db, "transfers", doc! { "kind": "transfer" }).await, 0);
     assert_eq!(count(&env.db, "users", doc! {}).await, 2);
 }
 

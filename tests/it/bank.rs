@@ -2,12 +2,13 @@
 //! users, accounts, transfers and the ledger, and the money invariants under
 //! heavy concurrency.
 
-use crate::common::db::{balances, count, docs, find, set_balance};
+use crate::common::db::{assert_books_balance, balances, count, docs, find, set_balance};
 use crate::common::{TestEnv, PASSWORD};
 use futures::future::join_all;
 use mongodb::bson::{doc, oid::ObjectId, Document};
-use paisa::model::Direction;
+use paisa::model::{Direction, EntryKind};
 use paisa::money::Money;
+use paisa::server::bank::journal::ISSUER;
 use paisa::server::bank::{ProfileUpdate, SignUp, MAX_GRANT, MIN_GRANT};
 use paisa::server::error::BankError;
 use rand::{Rng, SeedableRng};
@@ -24,8 +25,13 @@ fn sign_up(email: &str) -> SignUp {
     }
 }
 
+/// The journal's transfers (it also holds grants and opening balances);
+/// checks on the way that the books balance.
 async fn ledger(env: &TestEnv) -> Vec<Document> {
-    docs(&env.db, "transfers").await
+    assert_books_balance(&env.db).await;
+    let mut entries = docs(&env.db, "transfers").await;
+    entries.retain(|e| e.get_str("kind") == Ok("transfer"));
+    entries
 }
 
 // ----- users -----------------------------------------------------------
@@ -53,7 +59,10 @@ async fn emails_are_unique_whatever_their_case() {
     env.bank().sign_up(sign_up("asha@example.com")).await.unwrap();
     let again = env.bank().sign_up(sign_up("ASHA@Example.com ")).await;
     assert!(matches!(again, Err(BankError::EmailTaken)), "{again:?}");
-    assert_eq!(count(&env.db, "accounts", doc! {}).await, 1);
+    assert_eq!(
+        count(&env.db, "accounts", doc! { "userId": { "$ne": ISSUER } }).await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -66,7 +75,11 @@ async fn concurrent_sign_ups_with_one_email_create_one_user() {
         .filter_map(|r| r.as_ref().err())
         .all(|e| matches!(e, BankError::EmailTaken)));
     assert_eq!(count(&env.db, "users", doc! {}).await, 1);
-    assert_eq!(count(&env.db, "accounts", doc! {}).await, 1);
+    assert_eq!(
+        count(&env.db, "accounts", doc! { "userId": { "$ne": ISSUER } }).await,
+        1
+    );
+    assert_books_balance(&env.db).await;
 }
 
 #[tokio::test]
@@ -563,6 +576,7 @@ async fn an_account_funded_for_n_debits_allows_exactly_n_of_2n() {
         .filter_map(|r| r.as_ref().err())
         .all(|e| matches!(e, BankError::InsufficientBalance)));
     assert_eq!(env.bank().balance(payer).await.unwrap(), Money::ZERO);
+    assert_books_balance(&env.db).await;
 }
 
 #[tokio::test]
@@ -587,18 +601,34 @@ async fn history_is_newest_first_and_paged() {
     let amounts = |p: &paisa::model::HistoryPage| p.entries.iter().map(|e| e.amount.paise() / 100).collect::<Vec<_>>();
     assert_eq!(amounts(&page1), [5, 4]);
     assert_eq!(page1.entries[0].direction, Direction::Sent);
-    assert_eq!(page1.entries[0].counterparty.first_name, "Ravi");
+    assert_eq!(page1.entries[0].counterparty.as_ref().unwrap().first_name, "Ravi");
     assert_eq!(page1.entries[1].direction, Direction::Received);
-    assert_eq!(page1.entries[1].counterparty.first_name, "Mira");
+    assert_eq!(page1.entries[1].counterparty.as_ref().unwrap().first_name, "Mira");
     let page2 = env.bank().history(a, 2, page1.next.as_deref()).await.unwrap();
     assert_eq!(amounts(&page2), [3, 2]);
     let page3 = env.bank().history(a, 2, page2.next.as_deref()).await.unwrap();
-    assert_eq!(amounts(&page3), [1]);
-    assert_eq!(page3.next, None);
-    // b sees only their own two.
-    assert_eq!(amounts(&env.bank().history(b, 20, None).await.unwrap()), [5, 2, 1]);
+    assert_eq!(amounts(&page3)[0], 1);
+    // Then the balance set above (an opening entry), and first of all the
+    // welcome grant: both from Paisa itself, with no counterparty.
+    assert_eq!(page3.entries[1].kind, EntryKind::Opening);
+    let page4 = env.bank().history(a, 2, page3.next.as_deref()).await.unwrap();
+    assert_eq!(page4.entries.len(), 1);
+    assert_eq!(page4.entries[0].kind, EntryKind::Grant);
+    assert_eq!(page4.entries[0].direction, Direction::Received);
+    assert_eq!(page4.entries[0].counterparty, None);
+    assert_eq!(page4.next, None);
+    // b sees only their own three transfers.
+    let transfers = |p: paisa::model::HistoryPage| {
+        p.entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Transfer)
+            .map(|e| e.amount.paise() / 100)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(transfers(env.bank().history(b, 20, None).await.unwrap()), [5, 2, 1]);
     assert!(matches!(
         env.bank().history(a, 2, Some("junk")).await,
         Err(BankError::Invalid { .. })
     ));
+    assert_books_balance(&env.db).await;
 }

@@ -12,5 +12,6 @@ mod common;
 mod api;
 mod app;
 mod bank;
+mod journal;
 mod layers;
 mod props;

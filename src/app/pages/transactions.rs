@@ -3,7 +3,7 @@
 
 use crate::app::components::{AppBar, Avatar, Loading};
 use crate::error::AppError;
-use crate::model::{format_utc, Direction, HistoryEntry};
+use crate::model::{format_utc, Direction, EntryKind, HistoryEntry};
 use crate::server_fns::{get_me, history};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
@@ -57,22 +57,41 @@ pub fn TransactionsPage() -> impl IntoView {
 #[component]
 fn Entry(entry: HistoryEntry) -> impl IntoView {
     let sent = entry.direction == Direction::Sent;
-    let (label, sign, tone) = if sent {
-        ("Sent to", "−", "text-slate-900")
+    let (sign, tone) = if sent {
+        ("−", "text-slate-900")
     } else {
-        ("Received from", "+", "text-emerald-700")
+        ("+", "text-emerald-700")
     };
-    let name = entry.counterparty.full_name();
+    // Money from (or back to) Paisa itself has no person on the other side.
+    let (label, name, initial) = match (&entry.counterparty, entry.kind) {
+        (Some(who), _) => (
+            if sent { "Sent to" } else { "Received from" },
+            who.full_name(),
+            who.initial(),
+        ),
+        (None, EntryKind::Grant) => ("From Paisa", "Welcome balance".to_owned(), "₹".to_owned()),
+        (None, _) => ("From Paisa", "Opening balance".to_owned(), "₹".to_owned()),
+    };
     view! {
-        <li class="flex items-center justify-between gap-3 py-3" data-direction=if sent { "sent" } else { "received" }>
+        <li class="flex items-center justify-between gap-3 py-3" data-direction=if sent { "sent" } else { "received" } data-kind=kind_name(entry.kind)>
             <div class="flex min-w-0 items-center gap-3">
-                <Avatar initial=entry.counterparty.initial()/>
+                <Avatar initial=initial/>
                 <div class="min-w-0">
                     <p class="truncate font-medium"><span class="sr-only">{label} " "</span>{name}</p>
                     <p class="text-xs text-slate-500">{label} " · " {format_utc(entry.created_at)}</p>
+                    {entry.note.map(|note| view! { <p class="truncate text-sm text-slate-600">{note}</p> })}
                 </div>
             </div>
             <p class=format!("shrink-0 font-semibold tabular-nums {tone}")>{format!("{sign}{}", entry.amount)}</p>
         </li>
+    }
+}
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Transfer => "transfer",
+        EntryKind::Grant => "grant",
+        EntryKind::Opening => "opening",
+        EntryKind::Request => "request",
     }
 }

@@ -1,7 +1,8 @@
-//! The ledger as one user sees it: their entries, newest first, paged, each
-//! with the other party's name.
+//! The journal as one user sees it: their entries, newest first, paged,
+//! each with the other party's name.
 
-use super::store::{NameDoc, TransferDoc};
+use super::journal::ISSUER;
+use super::store::{EntryDoc, NameDoc};
 use super::{Bank, HISTORY_MAX};
 use crate::model::{Direction, HistoryEntry, HistoryPage, UserSummary};
 use crate::money::Money;
@@ -10,17 +11,17 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 
 impl Bank {
-    /// One ledger entry, if `user` sent or received it.
+    /// One journal entry, if `user` sent or received it.
     pub async fn history_entry(&self, user: ObjectId, id: &str) -> Result<HistoryEntry, BankError> {
         let not_found = || BankError::invalid("transfer", "No such transfer");
         let id = ObjectId::parse_str(id.trim()).map_err(|_| not_found())?;
         let filter = doc! { "_id": id, "$or": [{ "from": user }, { "to": user }] };
-        let entry = self.transfers.find_one(filter).await?.ok_or_else(not_found)?;
+        let entry = self.journal.find_one(filter).await?.ok_or_else(not_found)?;
         let mut entries = self.as_seen_by(user, vec![entry]).await?;
         entries.pop().ok_or_else(not_found)
     }
 
-    /// The user's ledger entries, newest first, `limit` at a time; `before`
+    /// The user's journal entries, newest first, `limit` at a time; `before`
     /// is the `next` cursor of the previous page.
     pub async fn history(&self, user: ObjectId, limit: usize, before: Option<&str>) -> Result<HistoryPage, BankError> {
         let limit = limit.clamp(1, HISTORY_MAX);
@@ -34,7 +35,7 @@ impl Bank {
             self.newest(side("from", user, before), limit + 1),
             self.newest(side("to", user, before), limit + 1)
         );
-        let mut entries: Vec<TransferDoc> = sent?.into_iter().chain(received?).collect();
+        let mut entries: Vec<EntryDoc> = sent?.into_iter().chain(received?).collect();
         entries.sort_by_key(|t| std::cmp::Reverse(t.id));
         let next = (entries.len() > limit).then(|| entries[limit - 1].id.to_hex());
         entries.truncate(limit);
@@ -44,9 +45,9 @@ impl Bank {
         })
     }
 
-    async fn newest(&self, filter: Document, limit: usize) -> Result<Vec<TransferDoc>, BankError> {
+    async fn newest(&self, filter: Document, limit: usize) -> Result<Vec<EntryDoc>, BankError> {
         let cursor = self
-            .transfers
+            .journal
             .find(filter)
             .sort(doc! { "_id": -1 })
             .limit(limit as i64)
@@ -56,7 +57,7 @@ impl Bank {
 
     /// Entries as `user` sees them, with the other party's name (one read
     /// for all of them).
-    async fn as_seen_by(&self, user: ObjectId, entries: Vec<TransferDoc>) -> Result<Vec<HistoryEntry>, BankError> {
+    async fn as_seen_by(&self, user: ObjectId, entries: Vec<EntryDoc>) -> Result<Vec<HistoryEntry>, BankError> {
         let mut others: Vec<ObjectId> = entries.iter().map(|t| other_party(user, t)).collect();
         others.sort();
         others.dedup();
@@ -72,18 +73,22 @@ impl Bank {
             .into_iter()
             .map(|t| {
                 let other = other_party(user, &t);
-                let counterparty = people
-                    .iter()
-                    .find(|p| p.id == other)
-                    .map_or_else(|| unknown(other), |p| p.summary_ref());
+                let counterparty = (other != ISSUER).then(|| {
+                    people
+                        .iter()
+                        .find(|p| p.id == other)
+                        .map_or_else(|| unknown(other), NameDoc::summary_ref)
+                });
                 HistoryEntry {
                     id: t.id.to_hex(),
+                    kind: t.kind,
                     direction: if t.from == user {
                         Direction::Sent
                     } else {
                         Direction::Received
                     },
                     counterparty,
+                    note: t.note,
                     amount: Money::from_paise(t.amount),
                     created_at: t.created_at.timestamp_millis(),
                 }
@@ -100,7 +105,7 @@ fn side(field: &str, user: ObjectId, before: Option<ObjectId>) -> Document {
     filter
 }
 
-fn other_party(user: ObjectId, t: &TransferDoc) -> ObjectId {
+fn other_party(user: ObjectId, t: &EntryDoc) -> ObjectId {
     if t.from == user {
         t.to
     } else {

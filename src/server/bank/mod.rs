@@ -1,15 +1,21 @@
-//! The banking rules: users, accounts, transfers and the ledger. Every
+//! The banking rules: users, accounts, transfers and the journal. Every
 //! adapter (server functions, REST routes) calls [`Bank`] and nothing else
 //! touches the collections. One concern per file:
 //!
 //! - `store`: document types and collection names;
 //! - `validate`: checks on what users type;
+//! - `journal`: entries, postings, the issuer;
 //! - `users`, `search`, `transfers`, `history`: the operations;
+//! - `migrate`: bringing first-release balances into the journal;
+//! - `audit`: proving the books from one snapshot;
 //! - `txn`: how every transaction runs and retries;
 //! - `guards`: the outage breaker and the in-process account locks.
 
+pub mod audit;
 mod guards;
 mod history;
+pub mod journal;
+mod migrate;
 mod search;
 pub mod store;
 mod transfers;
@@ -23,10 +29,11 @@ pub use users::{Import, ProfileUpdate, SignUp};
 use crate::money::Money;
 use crate::server::passwords::Passwords;
 use guards::{AccountLocks, Outage};
+use mongodb::bson::Document;
 use mongodb::{Client, Collection, Database};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{AccountDoc, IdempotencyDoc, TransferDoc, UserDoc};
+use store::{AccountDoc, EntryDoc, IdempotencyDoc, UserDoc};
 
 /// The starting grant of a new account: ₹1.00 to ₹10,000.00.
 pub const MIN_GRANT: Money = Money::from_paise(100);
@@ -44,8 +51,9 @@ pub struct Bank {
     client: Client,
     users: Collection<UserDoc>,
     accounts: Collection<AccountDoc>,
-    transfers: Collection<TransferDoc>,
+    journal: Collection<EntryDoc>,
     idempotency: Collection<IdempotencyDoc>,
+    migrations: Collection<Document>,
     passwords: Passwords,
     txn_time_limit: Duration,
     stats: Arc<TxnStats>,
@@ -59,8 +67,9 @@ impl Bank {
             client,
             users: db.collection(store::USERS),
             accounts: db.collection(store::ACCOUNTS),
-            transfers: db.collection(store::TRANSFERS),
+            journal: db.collection(store::JOURNAL),
             idempotency: db.collection(store::IDEMPOTENCY),
+            migrations: db.collection(store::MIGRATIONS),
             passwords,
             txn_time_limit: Duration::from_secs(8),
             stats: Arc::default(),

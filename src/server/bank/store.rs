@@ -2,16 +2,19 @@
 //! (shared with index creation in `db.rs`), and the conversions from stored
 //! documents to what the UI and the API see.
 
-use crate::model::UserSummary;
+use crate::model::{EntryKind, UserSummary};
 use mongodb::bson::{oid::ObjectId, DateTime};
 use serde::{Deserialize, Serialize};
 
 pub const USERS: &str = "users";
 pub const ACCOUNTS: &str = "accounts";
-/// The ledger: one entry per transfer that moved money.
-pub const TRANSFERS: &str = "transfers";
+/// The journal: one immutable entry per movement of money (`journal.rs`).
+/// Named for its first kind of entry, and kept so.
+pub const JOURNAL: &str = "transfers";
 /// The first outcome of each transfer sent with an idempotency key.
 pub const IDEMPOTENCY: &str = "idempotencyKeys";
+/// Which one-time migrations have run (`migrate.rs`).
+pub const MIGRATIONS: &str = "migrations";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct UserDoc {
@@ -87,28 +90,42 @@ impl NameDoc {
     }
 }
 
+/// An account: a user's, or the issuer's (`journal::ISSUER`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct AccountDoc {
     #[serde(rename = "_id")]
     pub id: ObjectId,
+    /// The holder: a user's id, or the issuer's.
     #[serde(rename = "userId")]
     pub user_id: ObjectId,
-    /// Paise.
+    /// Paise; always `credits - debits`.
     pub balance: i64,
+    /// Paise ever taken from and given to this account (a first-release
+    /// account has neither until the migration brings it in).
+    #[serde(default)]
+    pub debits: i64,
+    #[serde(default)]
+    pub credits: i64,
 }
 
+/// A journal entry: `amount` from `from` to `to` (holder ids).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct TransferDoc {
+pub(crate) struct EntryDoc {
     #[serde(rename = "_id")]
     pub id: ObjectId,
+    /// Absent on the first release's entries, which were all transfers.
+    #[serde(default)]
+    pub kind: EntryKind,
     pub from: ObjectId,
     pub to: ObjectId,
-    /// Paise.
+    /// Paise, positive.
     pub amount: i64,
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
     #[serde(rename = "idempotencyKey", skip_serializing_if = "Option::is_none", default)]
     pub idempotency_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
 }
 
 /// The first outcome of a transfer sent with an idempotency key, so a

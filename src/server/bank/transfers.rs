@@ -1,10 +1,13 @@
 //! A transfer, top to bottom: validate, then in one transaction replay
 //! (an idempotency key seen before), debit, credit and record, remember the
-//! outcome. The retry policy around it is `txn.rs`'s.
+//! outcome. The postings are `journal.rs`'s; the retry policy around it is
+//! `txn.rs`'s.
 
-use super::store::{IdempotencyDoc, IdempotencyId, TransferDoc};
+use super::audit::KEY_LIFETIME;
+use super::journal::ISSUER;
+use super::store::{EntryDoc, IdempotencyDoc, IdempotencyId};
 use super::{validate, Bank};
-use crate::model::Receipt;
+use crate::model::{EntryKind, Receipt};
 use crate::money::Money;
 use crate::server::error::BankError;
 use futures::FutureExt;
@@ -46,7 +49,8 @@ impl Bank {
         idempotency_key: Option<&str>,
     ) -> Result<Receipt, BankError> {
         let to = ObjectId::parse_str(to.trim()).map_err(|_| BankError::InvalidAccount)?;
-        if to == from {
+        // Never to oneself, and never to the issuer: money only leaves it.
+        if to == from || to == ISSUER {
             return Err(BankError::InvalidAccount);
         }
         let order = Order {
@@ -82,7 +86,7 @@ impl Bank {
         if let Some(first) = self.replay(session, order).await? {
             return Ok(first);
         }
-        let outcome = match self.debit(session, order).await? {
+        let outcome = match self.debit(session, order.from, order.amount).await? {
             Some(balance) => Outcome::Moved {
                 entry: self.credit_and_record(session, order).await?,
                 balance: Some(balance),
@@ -102,9 +106,21 @@ impl Bank {
     async fn replay(&self, session: &mut ClientSession, order: &Order) -> Result<Option<Outcome>, BankError> {
         let Some(key) = &order.key else { return Ok(None) };
         let id = doc! { "from": order.from, "key": key };
-        let Some(first) = self.idempotency.find_one(doc! { "_id": id }).session(session).await? else {
+        let Some(first) = self
+            .idempotency
+            .find_one(doc! { "_id": &id })
+            .session(&mut *session)
+            .await?
+        else {
             return Ok(None);
         };
+        // A key is remembered for its lifetime; past it (the database's TTL
+        // monitor may not have passed yet) it is free for a new transfer.
+        let age = DateTime::now().timestamp_millis() - first.created_at.timestamp_millis();
+        if age >= KEY_LIFETIME.as_millis() as i64 {
+            self.idempotency.delete_one(doc! { "_id": id }).session(session).await?;
+            return Ok(None);
+        }
         if first.to != order.to || first.amount != order.amount.paise() {
             return Err(BankError::IdempotencyMismatch);
         }
@@ -114,64 +130,14 @@ impl Bank {
         }))
     }
 
-    /// Takes the amount from the sender if the balance covers it; returns
-    /// the balance after. Read, check, then debit on the same condition: in
-    /// a snapshot transaction a concurrent change to this account makes the
-    /// debit a write conflict (rerun), so the balance read is the one
-    /// debited and needs no further read. (Plain reads and updates:
-    /// SecantusDB serves them from the index, but scans the collection for a
-    /// findAndModify.)
-    async fn debit(&self, session: &mut ClientSession, order: &Order) -> Result<Option<Money>, BankError> {
-        let paise = order.amount.paise();
-        let sender = self
-            .accounts
-            .find_one(doc! { "userId": order.from })
-            .session(&mut *session)
-            .await?
-            .ok_or(BankError::Unauthorized)?;
-        if sender.balance < paise {
-            return Ok(None);
-        }
-        let debited = self
-            .accounts
-            .update_one(
-                doc! { "userId": order.from, "balance": { "$gte": paise } },
-                doc! { "$inc": { "balance": -paise } },
-            )
-            .session(session)
-            .await?;
-        Ok((debited.modified_count == 1).then(|| Money::from_paise(sender.balance - paise)))
-    }
-
-    /// Gives the amount to the recipient and writes the ledger entry.
+    /// Gives the amount to the recipient (a refusal aborts, and so rolls
+    /// back the debit) and writes the journal entry.
     async fn credit_and_record(&self, session: &mut ClientSession, order: &Order) -> Result<ObjectId, BankError> {
-        let credited = self
-            .accounts
-            .update_one(
-                doc! { "userId": order.to },
-                doc! { "$inc": { "balance": order.amount.paise() } },
-            )
-            .session(&mut *session)
-            .await?;
-        if credited.matched_count != 1 {
-            // Aborts: the debit is rolled back.
-            return Err(BankError::InvalidAccount);
-        }
-        let entry = TransferDoc {
-            id: ObjectId::new(),
-            from: order.from,
-            to: order.to,
-            amount: order.amount.paise(),
-            created_at: DateTime::now(),
-            idempotency_key: order.key.clone(),
-        };
-        self.transfers.insert_one(&entry).session(session).await?;
+        self.credit(session, order.to, order.amount).await?;
+        let mut entry = EntryDoc::new(EntryKind::Transfer, order.from, order.to, order.amount);
+        entry.idempotency_key = order.key.clone();
+        self.record(session, std::slice::from_ref(&entry)).await?;
         Ok(entry.id)
-    }
-
-    async fn has_account(&self, session: &mut ClientSession, user: ObjectId) -> Result<bool, BankError> {
-        let found = self.accounts.find_one(doc! { "userId": user }).session(session).await?;
-        Ok(found.is_some())
     }
 
     /// Stores the outcome under the idempotency key, if there is one. A

@@ -1,10 +1,12 @@
 //! Users and their accounts: sign-up (the user, their account and its
-//! starting grant in one transaction), bulk import, sign-in, the profile.
+//! starting grant from the issuer, in one transaction), bulk import,
+//! sign-in, the profile.
 
-use super::store::{is_duplicate_key, name_key, AccountDoc, NameDoc, UserDoc};
+use super::journal::ISSUER;
+use super::store::{is_duplicate_key, name_key, AccountDoc, EntryDoc, NameDoc, UserDoc};
 use super::validate::{check_password, clean_name, normalize_email};
 use super::{Bank, MAX_GRANT, MIN_GRANT};
-use crate::model::{Me, UserSummary};
+use crate::model::{EntryKind, Me, UserSummary};
 use crate::money::{Money, MAX_PAISE};
 use crate::server::error::BankError;
 use futures::FutureExt;
@@ -52,7 +54,8 @@ impl Bank {
         let grant = Money::from_paise(rand::thread_rng().gen_range(MIN_GRANT.paise()..=MAX_GRANT.paise()));
         let user = UserDoc::new(username, password_hash, first_name, last_name);
         let id = user.id;
-        self.create(vec![user], vec![account(id, grant)]).await?;
+        self.create(vec![user], vec![AccountDoc::opened_with(id, grant)])
+            .await?;
         Ok(id)
     }
 
@@ -74,7 +77,7 @@ impl Bank {
                 clean_name("firstName", &input.first_name)?,
                 clean_name("lastName", &input.last_name)?,
             );
-            accounts.push(account(user.id, input.balance));
+            accounts.push(AccountDoc::opened_with(user.id, input.balance));
             users.push(user);
         }
         let ids = users.iter().map(|u| u.id).collect();
@@ -82,10 +85,21 @@ impl Bank {
         Ok(ids)
     }
 
-    /// Inserts users and their accounts in one transaction.
+    /// Inserts users and their accounts, each balance a grant from the
+    /// issuer with its journal entry, in one transaction.
     async fn create(&self, users: Vec<UserDoc>, accounts: Vec<AccountDoc>) -> Result<(), BankError> {
-        let new = (self, users, accounts);
-        self.in_transaction(self.deadline(), new, |session, (bank, users, accounts)| {
+        let grants: Vec<EntryDoc> = accounts
+            .iter()
+            .filter(|a| a.balance > 0)
+            .map(|a| EntryDoc::new(EntryKind::Grant, ISSUER, a.user_id, Money::from_paise(a.balance)))
+            .collect();
+        let total = Money::from_paise(accounts.iter().map(|a| a.balance).sum());
+        // Every grant debits the issuer: sign-ups in this process take turns
+        // on it rather than conflict.
+        let deadline = self.deadline();
+        let _turn = self.locks.lock_pair(&ISSUER, &ISSUER, deadline).await?;
+        let new = (self, users, accounts, grants, total);
+        self.in_transaction(deadline, new, |session, (bank, users, accounts, grants, total)| {
             async move {
                 bank.users
                     .insert_many(&*users)
@@ -99,6 +113,8 @@ impl Bank {
                         }
                     })?;
                 bank.accounts.insert_many(&*accounts).session(&mut *session).await?;
+                bank.post_issuer(session, *total, Money::ZERO).await?;
+                bank.record(session, grants).await?;
                 Ok(())
             }
             .boxed()
@@ -204,13 +220,5 @@ impl Bank {
                 return Ok(());
             }
         }
-    }
-}
-
-fn account(user: ObjectId, balance: Money) -> AccountDoc {
-    AccountDoc {
-        id: ObjectId::new(),
-        user_id: user,
-        balance: balance.paise(),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
-use crate::model::{Direction, HistoryEntry};
+use crate::model::HistoryEntry;
 use crate::money::Money;
 use crate::server::bank::{HISTORY_LIMIT, HISTORY_MAX};
 use crate::server::session::AuthUser;
@@ -96,9 +96,11 @@ fn history_json(e: &HistoryEntry) -> Value {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     json!({
         "id": e.id,
-        "direction": match e.direction { Direction::Sent => "sent", Direction::Received => "received" },
+        "kind": e.kind,
+        "direction": e.direction,
         "counterparty": e.counterparty,
         "amount": e.amount.to_rupees_f64(),
+        "note": e.note,
         "createdAt": created,
     })
 }

@@ -94,6 +94,9 @@ impl ApiError {
                 _ => match kind {
                     Kind::InsufficientBalance => ApiError::new(StatusCode::BAD_REQUEST, "Insufficient balance"),
                     Kind::InvalidAccount => ApiError::new(StatusCode::BAD_REQUEST, "Invalid account"),
+                    Kind::RecipientLimit => {
+                        ApiError::new(StatusCode::BAD_REQUEST, "Recipient cannot receive this amount")
+                    }
                     Kind::IdempotencyMismatch => ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "Idempotency-Key was already used for a different transfer",

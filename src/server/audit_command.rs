@@ -1,0 +1,111 @@
+//! `paisa audit`: proves the books of a running (or stopped) Paisa and says
+//! so in one line (exit 0), lists what does not add up (exit 1), or says in
+//! one line why it cannot run (exit 2). It never writes.
+
+use super::bank::audit::{audit, Report};
+use super::bank::store::{ACCOUNTS, JOURNAL};
+use super::config::AuditArgs;
+use super::db;
+use super::embedded::{self, EmbeddedMongo};
+use crate::money::Money;
+use std::process::ExitCode;
+
+pub async fn run(args: AuditArgs) -> ExitCode {
+    match audit_database(&args).await {
+        Ok(report) => {
+            print(&report, args.json);
+            if report.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(message) => {
+            if args.json {
+                println!("{}", serde_json::json!({ "ok": false, "error": message }));
+            }
+            eprintln!("paisa audit: cannot run: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn audit_database(args: &AuditArgs) -> Result<Report, String> {
+    // Without MONGODB_URI: the embedded database of a running Paisa (it
+    // leaves its address in DATA_DIR), or else its files, opened the way
+    // Paisa would open them.
+    let mut embedded = None;
+    let running = match &args.mongodb_uri {
+        Some(_) => None,
+        None => running(&args.data_dir, &args.db).await,
+    };
+    let uri = match (&args.mongodb_uri, running) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some(uri)) => uri,
+        (None, None) => {
+            let storage = args.data_dir.join("db");
+            if !storage.is_dir() {
+                return Err(format!("no database at {} (set --mongodb-uri)", storage.display()));
+            }
+            let db = EmbeddedMongo::start(&args.secantusd, &storage)
+                .map_err(|e| format!("cannot start the embedded database: {e}"))?;
+            embedded.insert(db).uri()
+        }
+    };
+    let (client, database) = db::connect(&uri, &args.db).await?;
+    let collections = database
+        .list_collection_names()
+        .await
+        .map_err(|e| format!("cannot list collections: {e}"))?;
+    if ![ACCOUNTS, JOURNAL].iter().all(|c| collections.iter().any(|n| n == c)) {
+        return Err(format!("database {:?} holds no Paisa accounts and journal", args.db));
+    }
+    let report = audit(&client, &database).await.map_err(|e| e.to_string());
+    drop(embedded);
+    report
+}
+
+/// The embedded database of a Paisa running on `data_dir`, if it answers.
+async fn running(data_dir: &std::path::Path, db_name: &str) -> Option<String> {
+    let uri = embedded::advertised_uri(data_dir)?;
+    db::connect(&uri, db_name).await.ok().map(|_| uri)
+}
+
+fn print(report: &Report, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "ok": report.violations.is_empty(),
+            "accounts": report.accounts,
+            "entries": report.entries,
+            "issued": Money::from_paise(report.issued).to_rupees_f64(),
+            "seconds": report.seconds,
+            "violations": report.violations,
+        });
+        println!("{value}");
+        return;
+    }
+    for v in &report.violations {
+        let account = v
+            .account
+            .as_deref()
+            .map(|a| format!(" account {a}"))
+            .unwrap_or_default();
+        let user = v.user.as_deref().map(|u| format!(" user {u}")).unwrap_or_default();
+        println!(
+            "violation:{account}{user}: {}: expected {}, found {}",
+            v.check, v.expected, v.found
+        );
+    }
+    let verdict = if report.violations.is_empty() {
+        "ok".to_owned()
+    } else {
+        format!("{} violations", report.violations.len())
+    };
+    println!(
+        "audit {verdict}: {} accounts, {} entries, {} issued, {:.2} s",
+        report.accounts,
+        report.entries,
+        Money::from_paise(report.issued),
+        report.seconds
+    );
+}

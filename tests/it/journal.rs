@@ -1,0 +1,338 @@
+//! Money you can prove: grants from the issuer, the journal and its running
+//! totals, the first release's data brought in, and `paisa audit` as the
+//! real binary runs it.
+
+use crate::common::db::{assert_books_balance, balance, count, docs, find, set_balance};
+use crate::common::{server_uri, TestEnv};
+use futures::future::join_all;
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use paisa::model::{Direction, EntryKind};
+use paisa::money::Money;
+use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
+use paisa::server::bank::{SignUp, MAX_GRANT, MIN_GRANT};
+use paisa::server::error::BankError;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// `paisa audit` against the test database.
+fn audit_command(env: &TestEnv, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_paisa"))
+        .args(["audit", "--mongodb-uri", &server_uri(), "--db", env.db.name()])
+        .args(extra)
+        .output()
+        .expect("run paisa audit")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_sign_up_is_a_grant_from_the_issuer() {
+    let env = TestEnv::new().await;
+    let user = env
+        .bank()
+        .sign_up(SignUp {
+            username: "asha@example.com".into(),
+            first_name: "Asha".into(),
+            last_name: "Rao".into(),
+            password: "correct horse battery".into(),
+        })
+        .await
+        .unwrap();
+    let grant = balance(&env.db, user).await;
+    assert!((MIN_GRANT.paise()..=MAX_GRANT.paise()).contains(&grant));
+    let entry = find(&env.db, "transfers", doc! { "to": user })
+        .await
+        .expect("a grant entry");
+    assert_eq!(entry.get_str("kind").unwrap(), "grant");
+    assert_eq!(entry.get_object_id("from").unwrap(), ISSUER);
+    assert_eq!(entry.get_i64("amount").unwrap(), grant);
+    let issuer = find(&env.db, "accounts", doc! { "userId": ISSUER })
+        .await
+        .expect("the issuer");
+    assert_eq!(issuer.get_i64("balance").unwrap(), -grant);
+    let account = find(&env.db, "accounts", doc! { "userId": user }).await.unwrap();
+    assert_eq!(
+        (account.get_i64("credits").unwrap(), account.get_i64("debits").unwrap()),
+        (grant, 0)
+    );
+    // History: the welcome balance, from Paisa itself.
+    let history = env.bank().history(user, 20, None).await.unwrap();
+    assert_eq!(history.entries.len(), 1);
+    let first = &history.entries[0];
+    assert_eq!(
+        (first.kind, first.direction, first.counterparty.clone()),
+        (EntryKind::Grant, Direction::Received, None)
+    );
+    assert_eq!(first.amount, Money::from_paise(grant));
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn the_issuer_cannot_receive_and_no_one_can_pass_the_largest_balance() {
+    let env = TestEnv::new().await;
+    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    let one = Money::from_paise(100);
+    assert!(matches!(
+        env.bank().transfer(a, &ISSUER.to_hex(), one, None).await,
+        Err(BankError::InvalidAccount)
+    ));
+    set_balance(&env.db, a, 10_000).await;
+    set_balance(&env.db, b, MAX_BALANCE.paise() - 50).await;
+    let before = (balance(&env.db, a).await, balance(&env.db, b).await);
+    assert!(matches!(
+        env.bank().transfer(a, &b.to_hex(), one, Some("k-1")).await,
+        Err(BankError::RecipientLimit)
+    ));
+    assert_eq!((balance(&env.db, a).await, balance(&env.db, b).await), before);
+    // Up to the limit is fine.
+    env.bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(50), None)
+        .await
+        .unwrap();
+    assert_eq!(balance(&env.db, b).await, MAX_BALANCE.paise());
+    assert_books_balance(&env.db).await;
+}
+
+/// A database as the first release left it: users, accounts with a balance
+/// and nothing else, and transfers without a kind.
+async fn first_release_data(env: &TestEnv) -> Vec<(ObjectId, i64)> {
+    let grants = [250_000_i64, 100, 999_999, 42_00];
+    let users: Vec<ObjectId> = grants.iter().map(|_| ObjectId::new()).collect();
+    // Opened an hour ago: before their transfers.
+    let hour_ago = (DateTime::now().timestamp_millis() / 1000 - 3600) as u32;
+    let accounts: Vec<ObjectId> = users
+        .iter()
+        .map(|_| {
+            let mut id = ObjectId::new().bytes();
+            id[..4].copy_from_slice(&hour_ago.to_be_bytes());
+            ObjectId::from_bytes(id)
+        })
+        .collect();
+    let mut balances: Vec<i64> = grants.to_vec();
+    let moves = [(0, 1, 10_000), (1, 2, 5_000), (2, 0, 7), (0, 3, 1)];
+    let mut entries = Vec::new();
+    for (from, to, amount) in moves {
+        balances[from] -= amount;
+        balances[to] += amount;
+        entries.push(doc! {
+            "_id": ObjectId::new(), "from": users[from], "to": users[to],
+            "amount": amount, "createdAt": DateTime::now(),
+        });
+    }
+    let user_docs: Vec<Document> = users
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            doc! {
+                "_id": id, "username": format!("old{i}@example.com"), "passwordHash": "x",
+                "firstName": format!("Old{i}"), "lastName": "User", "nameKey": format!("old{i} user"),
+                "lastKey": "user", "createdAt": DateTime::now(),
+            }
+        })
+        .collect();
+    let account_docs: Vec<Document> = (0..users.len())
+        .map(|i| doc! { "_id": accounts[i], "userId": users[i], "balance": balances[i] })
+        .collect();
+    env.db
+        .collection::<Document>("users")
+        .insert_many(user_docs)
+        .await
+        .unwrap();
+    env.db
+        .collection::<Document>("accounts")
+        .insert_many(account_docs)
+        .await
+        .unwrap();
+    env.db
+        .collection::<Document>("transfers")
+        .insert_many(entries)
+        .await
+        .unwrap();
+    // As if no migration had ever run on this database.
+    env.db
+        .collection::<Document>("migrations")
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+    users.into_iter().zip(grants).collect()
+}
+
+#[tokio::test]
+async fn first_release_balances_are_brought_in_once() {
+    let env = TestEnv::new().await;
+    let users = first_release_data(&env).await;
+    let report = paisa::server::bank::audit::audit(&env.client, &env.db).await.unwrap();
+    assert!(!report.violations.is_empty(), "unexplained balances must show");
+
+    // Two instances starting at once, then a restart: each account is
+    // brought in exactly once.
+    let (one, two) = (env.bank().clone(), env.other_instance());
+    let runs = join_all([one.migrate(), two.migrate()]).await;
+    let brought_in: usize = runs.into_iter().map(|r| r.unwrap()).sum();
+    assert_eq!(brought_in, users.len());
+    env.db
+        .collection::<Document>("migrations")
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(env.bank().migrate().await.unwrap(), 0);
+    assert_eq!(env.bank().migrate().await.unwrap(), 0);
+
+    for (user, grant) in &users {
+        let openings: Vec<Document> = docs(&env.db, "transfers")
+            .await
+            .into_iter()
+            .filter(|e| e.get_str("kind") == Ok("opening") && e.get_object_id("to") == Ok(*user))
+            .collect();
+        assert_eq!(openings.len(), 1, "{user}");
+        assert_eq!(openings[0].get_object_id("from").unwrap(), ISSUER);
+        assert_eq!(openings[0].get_i64("amount").unwrap(), *grant, "{user}");
+        // Its history starts with it; the old transfers keep their kind.
+        let history = env.bank().history(*user, 20, None).await.unwrap();
+        assert_eq!(history.entries.last().unwrap().kind, EntryKind::Opening, "{history:#?}");
+        assert!(history.entries[..history.entries.len() - 1]
+            .iter()
+            .all(|e| e.kind == EntryKind::Transfer));
+    }
+    assert_eq!(
+        count(&env.db, "transfers", doc! { "kind": "opening" }).await,
+        users.len() as u64
+    );
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn the_audit_names_a_tampered_account_and_clears_when_undone() {
+    let env = TestEnv::new().await;
+    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    env.bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(150), Some("k-1"))
+        .await
+        .unwrap();
+    let ok = audit_command(&env, &[]);
+    assert_eq!(ok.status.code(), Some(0), "{}{}", text(&ok.stdout), text(&ok.stderr));
+    let summary = text(&ok.stdout);
+    assert_eq!(summary.lines().count(), 1, "{summary}");
+    assert!(summary.starts_with("audit ok: 3 accounts, 3 entries, ₹"), "{summary}");
+
+    let accounts = env.db.collection::<Document>("accounts");
+    let account = find(&env.db, "accounts", doc! { "userId": b }).await.unwrap();
+    let account_id = account.get_object_id("_id").unwrap();
+    accounts
+        .update_one(doc! { "userId": b }, doc! { "$inc": { "balance": 1_i64 } })
+        .await
+        .unwrap();
+    let caught = audit_command(&env, &[]);
+    assert_eq!(caught.status.code(), Some(1));
+    let listing = text(&caught.stdout);
+    let named: Vec<&str> = listing.lines().filter(|l| l.starts_with("violation:")).collect();
+    assert!(!named.is_empty(), "{listing}");
+    for line in &named {
+        assert!(
+            line.contains(&account_id.to_hex()) && line.contains(&b.to_hex()) || line.contains("sum to zero"),
+            "{line}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&audit_command(&env, &["--json"]).stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert!(json["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["account"] == account_id.to_hex() && v["found"] != v["expected"]));
+
+    accounts
+        .update_one(doc! { "userId": b }, doc! { "$inc": { "balance": -1_i64 } })
+        .await
+        .unwrap();
+    assert_eq!(audit_command(&env, &[]).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn the_audit_says_in_one_line_when_it_cannot_run() {
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_paisa"))
+        .args([
+            "audit",
+            "--mongodb-uri",
+            &format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+
+    // A database with no Paisa data in it.
+    let out = Command::new(env!("CARGO_BIN_EXE_paisa"))
+        .args(["audit", "--mongodb-uri", &server_uri(), "--db", "nothing_here"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no Paisa"), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_remembered_for_a_day() {
+    let env = TestEnv::new().await;
+    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, a, 10_000).await;
+    let first = env
+        .bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("k"))
+        .await
+        .unwrap();
+    // The records expire by a TTL index on their creation time.
+    let indexes = env
+        .db
+        .collection::<Document>("idempotencyKeys")
+        .list_indexes()
+        .await
+        .unwrap();
+    let indexes: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(indexes).await.unwrap();
+    assert!(indexes.iter().any(|i| i.keys == doc! { "createdAt": 1 }
+        && i.options.as_ref().and_then(|o| o.expire_after) == Some(Duration::from_secs(24 * 3600))));
+    // Within the day: a replay.
+    let again = env
+        .bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("k"))
+        .await
+        .unwrap();
+    assert_eq!(again.transfer_id, first.transfer_id);
+    // A day later (the record and the entry made 25 hours ago; the TTL
+    // monitor has not passed yet): the key is free for a new transfer.
+    let day_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 25 * 3600 * 1000);
+    env.db
+        .collection::<Document>("idempotencyKeys")
+        .update_many(doc! {}, doc! { "$set": { "createdAt": day_ago } })
+        .await
+        .unwrap();
+    env.db
+        .collection::<Document>("transfers")
+        .update_one(
+            doc! { "_id": ObjectId::parse_str(&first.transfer_id).unwrap() },
+            doc! { "$set": { "createdAt": day_ago } },
+        )
+        .await
+        .unwrap();
+    let later = env
+        .bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("k"))
+        .await
+        .unwrap();
+    assert_ne!(later.transfer_id, first.transfer_id);
+    assert_eq!(balance(&env.db, a).await, 9_800);
+    assert_books_balance(&env.db).await;
+}
