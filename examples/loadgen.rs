@@ -2,24 +2,30 @@
 //! release build of the server on it, and runs each scenario for a fixed time
 //! at a fixed concurrency, side by side in one run. `raw-db-transfer` issues
 //! the transfer transaction through the driver alone (no HTTP, no app): the
-//! ceiling the `transfer` scenario is measured against.
+//! ceiling the `transfer` scenario is measured against. `audit` runs the
+//! real `paisa audit` binary over the seeded books (optionally with a large
+//! journal, `--journal-entries`), and `transfer-during-audit` measures
+//! transfers while audits run back to back beside them.
 //!
 //! `scripts/bench` builds everything and runs this; see `--help`.
 
 use clap::{Parser, ValueEnum};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use paisa::money::Money;
-use paisa::server::bank::journal::MAX_BALANCE;
+use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
 use paisa::server::bank::txn::{self, Retry, TxnStats};
 use paisa::server::bank::{Bank, Import};
 use paisa::server::passwords::Passwords;
 use paisa::server::tokens::Tokens;
 use paisa::server::{db, embedded::EmbeddedMongo};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +35,10 @@ struct Args {
     /// Users seeded into the database (search runs over all of them).
     #[arg(long, default_value_t = 100_000)]
     users: usize,
+    /// Transfer entries added to the journal after the users (written straight
+    /// into the database, with the running totals that keep the books exact).
+    #[arg(long, default_value_t = 0)]
+    journal_entries: usize,
     /// Seconds each scenario runs.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -40,7 +50,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,hot-recipient,balance,search,signin"
+        default_value = "raw-db-transfer,transfer,transfer-during-audit,audit,hot-recipient,balance,search,signin"
     )]
     scenarios: Vec<Scenario>,
     /// The server binary to start (a release build: `cargo leptos build --release`).
@@ -65,6 +75,10 @@ enum Scenario {
     RawDbTransfer,
     /// POST /account/transfer between random pairs of users.
     Transfer,
+    /// `transfer`, while `paisa audit` runs back to back beside it.
+    TransferDuringAudit,
+    /// `paisa audit --json`, the real binary, run back to back (at least once).
+    Audit,
     /// POST /account/transfer from random users to one user.
     HotRecipient,
     /// GET /account/balance of random users.
@@ -80,6 +94,8 @@ impl Scenario {
         match self {
             Scenario::RawDbTransfer => "raw-db-transfer",
             Scenario::Transfer => "transfer",
+            Scenario::TransferDuringAudit => "transfer-during-audit",
+            Scenario::Audit => "audit",
             Scenario::HotRecipient => "hot-recipient",
             Scenario::Balance => "balance",
             Scenario::Search => "search",
@@ -103,6 +119,8 @@ struct Outcome {
     server_cpu_seconds_per_1000: Option<f64>,
     /// Server peak resident set during the scenario, MiB.
     server_peak_rss_mib: Option<f64>,
+    /// The embedded database's CPU (user + system) during the scenario.
+    database_cpu_seconds: Option<f64>,
     /// Transaction retries (raw-db only; the app counts its own).
     retries: u64,
 }
@@ -179,16 +197,41 @@ async fn main() -> Result<(), String> {
 
     let started = Instant::now();
     let users = seed(&client, &database, args.users).await?;
-    eprintln!(
-        "seeded {} users in {:.1}s",
-        users.len(),
-        started.elapsed().as_secs_f64()
-    );
+    let seed_users_seconds = started.elapsed().as_secs_f64();
+    eprintln!("seeded {} users in {seed_users_seconds:.1}s", users.len());
+    let started = Instant::now();
+    seed_journal(&database, &users, args.journal_entries).await?;
+    let seed_journal_seconds = started.elapsed().as_secs_f64();
+    if args.journal_entries > 0 {
+        eprintln!(
+            "seeded {} journal entries in {seed_journal_seconds:.1}s",
+            args.journal_entries
+        );
+    }
 
+    let auditor = Auditor {
+        binary: args.server.clone(),
+        uri: uri.clone(),
+        db: db_name.clone(),
+        database_pid: embedded.as_ref().and_then(|(db, _)| database_pid(db.port())),
+        clk_tck,
+    };
     let mut server = Server::start(&args.server, &uri, &db_name)?;
     server.wait_healthy().await?;
-    let sessions = Tokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
-    let tokens: Vec<String> = users.iter().map(|u| sessions.issue(u.id).unwrap()).collect();
+    // A signed-in session per user, as signing in would leave: stored in the
+    // database (the server checks it on every request) and named by a token
+    // signed with the server's secret.
+    let signer = Tokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
+    let ids: Vec<ObjectId> = users.iter().map(|u| u.id).collect();
+    let sessions = paisa::server::session_store::SessionStore::new(&database, signer.ttl())
+        .open_many(&ids, &Default::default())
+        .await
+        .map_err(|e| format!("sessions: {e}"))?;
+    let tokens: Vec<String> = ids
+        .iter()
+        .zip(sessions)
+        .map(|(id, session)| signer.issue(*id, session).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     let world = Arc::new(World {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(args.concurrency)
@@ -205,16 +248,56 @@ async fn main() -> Result<(), String> {
     let idle_rss = server.rss_mib("VmRSS");
     eprintln!("server idle RSS {idle_rss:.1} MiB");
 
+    let duration = Duration::from_secs(args.duration);
     let mut outcomes = Vec::new();
+    let mut audits: Vec<AuditRun> = Vec::new();
     for &scenario in &args.scenarios {
-        let uses_server = scenario != Scenario::RawDbTransfer;
+        let uses_server = !matches!(scenario, Scenario::RawDbTransfer | Scenario::Audit);
         server.reset_peak_rss();
         let cpu_before = server.cpu_ticks();
-        let run = run_scenario(&world, scenario, args.concurrency, Duration::from_secs(args.duration)).await;
+        let db_cpu_before = auditor.database_cpu_ticks();
+        let (run, clients) = match scenario {
+            Scenario::Audit => {
+                let runs = audit_back_to_back(&auditor, "alone", duration).await;
+                let run = Run::of_audits(&runs);
+                audits.extend(runs);
+                (run, 1)
+            }
+            Scenario::TransferDuringAudit => {
+                // Audits back to back on their own thread for the whole
+                // scenario; the one in flight at the end is waited for.
+                let stop = Arc::new(AtomicBool::new(false));
+                let background = {
+                    let (auditor, stop) = (auditor.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let mut runs = Vec::new();
+                        while !stop.load(Ordering::Relaxed) {
+                            runs.push(auditor.run("during transfers"));
+                        }
+                        runs
+                    })
+                };
+                let run = run_scenario(&world, scenario, args.concurrency, duration).await;
+                stop.store(true, Ordering::Relaxed);
+                let runs = tokio::task::spawn_blocking(move || background.join().expect("audits"))
+                    .await
+                    .expect("audits");
+                audits.extend(runs);
+                (run, args.concurrency)
+            }
+            _ => (
+                run_scenario(&world, scenario, args.concurrency, duration).await,
+                args.concurrency,
+            ),
+        };
         let cpu = (server.cpu_ticks() - cpu_before) as f64 / clk_tck;
+        let db_cpu = auditor
+            .database_cpu_ticks()
+            .zip(db_cpu_before)
+            .map(|(a, b)| (a - b) as f64 / clk_tck);
         let outcome = Outcome {
             scenario,
-            clients: args.concurrency,
+            clients,
             seconds: run.seconds,
             requests: run.latencies_us.len() as u64,
             errors: run.errors,
@@ -224,23 +307,43 @@ async fn main() -> Result<(), String> {
             p99_ms: percentile(&run.latencies_us, 0.99),
             server_cpu_seconds_per_1000: uses_server.then(|| cpu * 1000.0 / run.latencies_us.len().max(1) as f64),
             server_peak_rss_mib: uses_server.then(|| server.rss_mib("VmHWM")),
+            database_cpu_seconds: db_cpu,
             retries: run.retries,
         };
         eprintln!("{}", row(&outcome));
         outcomes.push(outcome);
     }
 
-    let table = markdown(&outcomes, idle_rss, args.users);
+    // The books after everything above: seeding, every scenario's transfers.
+    let books = tokio::task::spawn_blocking({
+        let auditor = auditor.clone();
+        move || auditor.run("after the run")
+    })
+    .await
+    .expect("final audit");
+    eprintln!("{}", audit_row(&books));
+
+    let seeding = Seeding {
+        users: args.users,
+        journal_entries: args.journal_entries,
+        users_seconds: seed_users_seconds,
+        journal_seconds: seed_journal_seconds,
+    };
+    let table = markdown(&outcomes, &audits, &books, idle_rss, &seeding);
     println!("{table}");
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     std::fs::write(args.out.join("results.md"), &table).map_err(|e| e.to_string())?;
     let json = serde_json::json!({
         "users": args.users,
+        "journalEntries": args.journal_entries,
+        "seedSeconds": { "users": seed_users_seconds, "journal": seed_journal_seconds },
         "durationSeconds": args.duration,
         "concurrency": args.concurrency,
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "serverIdleRssMib": idle_rss,
         "scenarios": outcomes,
+        "audits": audits,
+        "booksAfterRun": books,
         "ratios": ratios(&outcomes).into_iter().map(|(k, v)| (k.to_string(), v.into())).collect::<serde_json::Map<_, _>>(),
     });
     let json = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
@@ -252,6 +355,10 @@ async fn main() -> Result<(), String> {
     if let Some((mut db, storage)) = embedded {
         db.stop();
         let _ = std::fs::remove_dir_all(storage);
+    }
+    let failed = audits.iter().chain([&books]).filter(|a| a.exit_code != Some(0)).count();
+    if failed > 0 {
+        return Err(format!("{failed} audit runs did not exit 0 (see above)"));
     }
     Ok(())
 }
@@ -300,6 +407,106 @@ async fn seed(client: &mongodb::Client, database: &mongodb::Database, n: usize) 
     Ok(users)
 }
 
+/// Adds `n` transfer entries among `users` in rounds that change no balance.
+/// Each round is a cycle with one amount: a random order of some users, each
+/// paying the user `k` places after it (0 < k < the cycle's length), so each
+/// member pays once and is paid once. Full rounds take every user; a
+/// remainder is one shorter cycle (or, for a remainder of one, the last full
+/// round split into cycles of all but one user and of two). Every member's
+/// `debits` and `credits` grow by the same sum, so balances stay as they
+/// are and `paisa audit` still finds the books exact: one `update_many` for
+/// the full rounds' sum over all users, one per distinct remainder sum. The
+/// entries go in with `insert_many`, 10,000 a command, not in a transaction.
+async fn seed_journal(database: &mongodb::Database, users: &[SeededUser], n: usize) -> Result<(), String> {
+    if n == 0 {
+        return Ok(());
+    }
+    let u = users.len();
+    if u < 3 || n < 2 {
+        return Err("--journal-entries needs at least 3 users and 2 entries".into());
+    }
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut rounds: Vec<usize> = vec![u; n / u];
+    match n % u {
+        0 => {}
+        1 => {
+            rounds.pop();
+            rounds.extend([u - 1, 2]);
+        }
+        r => rounds.push(r),
+    }
+    let transfers = database.collection::<Document>("transfers");
+    let mut full_sum = 0_i64;
+    let mut extra = vec![0_i64; u];
+    let mut order: Vec<usize> = (0..u).collect();
+    let mut batch = Vec::with_capacity(10_000);
+    let mut written = 0;
+    let started = Instant::now();
+    for m in rounds {
+        order.shuffle(&mut rng);
+        let members = &order[..m];
+        let shift = rng.gen_range(1..m);
+        let amount: i64 = rng.gen_range(1..=100);
+        if m == u {
+            full_sum += amount;
+        } else {
+            for &i in members {
+                extra[i] += amount;
+            }
+        }
+        for (j, &from) in members.iter().enumerate() {
+            let to = members[(j + shift) % m];
+            batch.push(doc! {
+                "_id": ObjectId::new(), "kind": "transfer", "from": users[from].id, "to": users[to].id,
+                "amount": amount, "createdAt": DateTime::now(),
+            });
+            if batch.len() == 10_000 {
+                written += batch.len();
+                transfers
+                    .insert_many(std::mem::take(&mut batch))
+                    .await
+                    .map_err(|e| format!("journal: {e}"))?;
+                if written % 100_000 == 0 {
+                    eprintln!(
+                        "  {written} journal entries, {:.0}/s",
+                        written as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        transfers
+            .insert_many(batch)
+            .await
+            .map_err(|e| format!("journal: {e}"))?;
+    }
+    let accounts = database.collection::<Document>("accounts");
+    if full_sum > 0 {
+        accounts
+            .update_many(
+                doc! { "userId": { "$ne": ISSUER } },
+                doc! { "$inc": { "debits": full_sum, "credits": full_sum } },
+            )
+            .await
+            .map_err(|e| format!("journal totals: {e}"))?;
+    }
+    let mut by_sum: std::collections::BTreeMap<i64, Vec<ObjectId>> = Default::default();
+    for (i, &sum) in extra.iter().enumerate().filter(|(_, &sum)| sum > 0) {
+        by_sum.entry(sum).or_default().push(users[i].id);
+    }
+    for (sum, ids) in by_sum {
+        accounts
+            .update_many(
+                doc! { "userId": { "$in": ids } },
+                doc! { "$inc": { "debits": sum, "credits": sum } },
+            )
+            .await
+            .map_err(|e| format!("journal totals: {e}"))?;
+    }
+    Ok(())
+}
+
 struct Run {
     latencies_us: Vec<u32>,
     errors: u64,
@@ -339,7 +546,7 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                             retries += r;
                             ok
                         }
-                        Scenario::Transfer => {
+                        Scenario::Transfer | Scenario::TransferDuringAudit => {
                             let (from, to) = pair(&mut rng, world.users.len());
                             http_transfer(&world, from, to, rng.gen_range(1..100)).await
                         }
@@ -367,6 +574,7 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                                 .bearer_auth(&world.tokens[who]);
                             succeeded(request).await
                         }
+                        Scenario::Audit => unreachable!("the audit runs the binary"),
                         Scenario::Signin => {
                             let who = rng.gen_range(0..world.users.len());
                             // A different client address each time, as many
@@ -413,6 +621,178 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
     run.seconds = start.elapsed().as_secs_f64().min(duration.as_secs_f64());
     run.latencies_us.sort_unstable();
     run
+}
+
+impl Run {
+    /// Audit runs as a scenario's requests: a run that exits 0 is a request,
+    /// its wall time the latency; any other exit is an error.
+    fn of_audits(runs: &[AuditRun]) -> Run {
+        let mut latencies_us: Vec<u32> = runs
+            .iter()
+            .filter(|r| r.exit_code == Some(0))
+            .map(|r| (r.wall_seconds * 1e6).min(u32::MAX as f64) as u32)
+            .collect();
+        latencies_us.sort_unstable();
+        Run {
+            errors: (runs.len() - latencies_us.len()) as u64,
+            latencies_us,
+            retries: 0,
+            seconds: runs.iter().map(|r| r.wall_seconds).sum(),
+        }
+    }
+}
+
+/// Runs `paisa audit` back to back until `duration` has passed (at least once).
+async fn audit_back_to_back(auditor: &Auditor, during: &'static str, duration: Duration) -> Vec<AuditRun> {
+    let auditor = auditor.clone();
+    tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        let mut runs = Vec::new();
+        while runs.is_empty() || start.elapsed() < duration {
+            let run = auditor.run(during);
+            eprintln!("{}", audit_row(&run));
+            runs.push(run);
+        }
+        runs
+    })
+    .await
+    .expect("audits")
+}
+
+/// Runs the real `paisa audit` against the benchmark's database.
+#[derive(Clone)]
+struct Auditor {
+    binary: PathBuf,
+    uri: String,
+    db: String,
+    /// The embedded database's process, to count its CPU.
+    database_pid: Option<u32>,
+    clk_tck: f64,
+}
+
+/// One run of `paisa audit --json`.
+#[derive(Debug, Serialize)]
+struct AuditRun {
+    /// What ran beside it.
+    during: &'static str,
+    /// From start to exit, process start and connection included.
+    wall_seconds: f64,
+    exit_code: Option<i32>,
+    /// The audit's own figures (its JSON line).
+    audit_seconds: Option<f64>,
+    accounts: Option<u64>,
+    entries: Option<u64>,
+    violations: Option<usize>,
+    /// Peak resident set (VmHWM, polled every 20 ms).
+    peak_rss_mib: f64,
+    /// The audit process's CPU (user + system), and the embedded database's
+    /// over the same time (it serves everything else running too).
+    cpu_seconds: f64,
+    database_cpu_seconds: Option<f64>,
+}
+
+impl Auditor {
+    fn database_cpu_ticks(&self) -> Option<u64> {
+        cpu_ticks(self.database_pid?)
+    }
+
+    fn run(&self, during: &'static str) -> AuditRun {
+        let start = Instant::now();
+        let db_before = self.database_cpu_ticks();
+        let spawned = Command::new(&self.binary)
+            .args(["audit", "--mongodb-uri", &self.uri, "--db", &self.db, "--json"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                eprintln!("audit: cannot start {}: {e}", self.binary.display());
+                return AuditRun {
+                    during,
+                    wall_seconds: 0.0,
+                    exit_code: None,
+                    audit_seconds: None,
+                    accounts: None,
+                    entries: None,
+                    violations: None,
+                    peak_rss_mib: 0.0,
+                    cpu_seconds: 0.0,
+                    database_cpu_seconds: None,
+                };
+            }
+        };
+        // Read its answer on the side: a long list of violations must not
+        // fill the pipe and stall it.
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let reader = std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            out
+        });
+        let (mut peak_kib, mut ticks) = (0_u64, 0_u64);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            peak_kib = peak_kib.max(status_kib(child.id(), "VmHWM").unwrap_or(0));
+            ticks = cpu_ticks(child.id()).unwrap_or(ticks);
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let wall_seconds = start.elapsed().as_secs_f64();
+        let database_cpu_seconds = self
+            .database_cpu_ticks()
+            .zip(db_before)
+            .map(|(a, b)| (a - b) as f64 / self.clk_tck);
+        let out = reader.join().unwrap_or_default();
+        let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        AuditRun {
+            during,
+            wall_seconds,
+            exit_code: status.and_then(|s| s.code()),
+            audit_seconds: report["seconds"].as_f64(),
+            accounts: report["accounts"].as_u64(),
+            entries: report["entries"].as_u64(),
+            violations: report["violations"].as_array().map(Vec::len),
+            peak_rss_mib: peak_kib as f64 / 1024.0,
+            cpu_seconds: ticks as f64 / self.clk_tck,
+            database_cpu_seconds,
+        }
+    }
+}
+
+/// The embedded database's own process (not its shell guard): the one whose
+/// command line has its port.
+fn database_pid(port: u16) -> Option<u32> {
+    let needle = format!("\0--port\0{port}\0");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cmdline = String::from_utf8_lossy(&std::fs::read(entry.path().join("cmdline")).ok()?).into_owned();
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        (cmdline.contains(&needle) && comm.trim() != "sh").then_some(pid)
+    })
+}
+
+/// User + system CPU ticks of a process so far (/proc/PID/stat fields 14 and 15).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from after it.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    Some(field(14)? + field(15)?)
+}
+
+/// A line of /proc/PID/status, in kB (VmRSS now, VmHWM the peak).
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn pair(rng: &mut StdRng, n: usize) -> (usize, usize) {
@@ -519,11 +899,16 @@ fn percentile(sorted_us: &[u32], q: f64) -> f64 {
 
 fn row(o: &Outcome) -> String {
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
+    // Audit runs are seconds long: their rate needs the decimals.
+    let rate = if o.requests_per_second < 10.0 {
+        format!("{:.2}", o.requests_per_second)
+    } else {
+        format!("{:.0}", o.requests_per_second)
+    };
     format!(
-        "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
+        "| {} | {} | {rate} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
         o.scenario.name(),
         o.clients,
-        o.requests_per_second,
         o.p50_ms,
         o.p90_ms,
         o.p99_ms,
@@ -539,26 +924,66 @@ fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
     if let (Some(app), Some(raw)) = (rate(Scenario::Transfer), rate(Scenario::RawDbTransfer)) {
         out.push(("transfer / raw-db-transfer", app / raw));
     }
+    if let (Some(during), Some(alone)) = (rate(Scenario::TransferDuringAudit), rate(Scenario::Transfer)) {
+        out.push(("transfer-during-audit / transfer", during / alone));
+    }
     if let (Some(hot), Some(spread)) = (rate(Scenario::HotRecipient), rate(Scenario::Transfer)) {
         out.push(("hot-recipient / transfer", hot / spread));
     }
     out
 }
 
-fn markdown(outcomes: &[Outcome], idle_rss: f64, users: usize) -> String {
+struct Seeding {
+    users: usize,
+    journal_entries: usize,
+    users_seconds: f64,
+    journal_seconds: f64,
+}
+
+fn audit_row(a: &AuditRun) -> String {
+    let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
+    let count = |v: Option<u64>| v.map_or("–".to_string(), |v| v.to_string());
+    format!(
+        "| {} | {} | {:.1} | {} | {:.1} | {} | {:.1} | {} | {} |",
+        a.during,
+        a.exit_code.map_or("none".to_string(), |c| c.to_string()),
+        a.wall_seconds,
+        opt(a.audit_seconds, 1),
+        a.cpu_seconds,
+        opt(a.database_cpu_seconds, 1),
+        a.peak_rss_mib,
+        count(a.accounts),
+        count(a.entries),
+    )
+}
+
+fn markdown(outcomes: &[Outcome], audits: &[AuditRun], books: &AuditRun, idle_rss: f64, seeding: &Seeding) -> String {
     let mut out = format!(
-        "{users} users; server idle RSS {idle_rss:.1} MiB.\n\n\
+        "{} users (seeded in {:.0} s), {} more journal entries (seeded in {:.0} s); server idle RSS {idle_rss:.1} MiB.\n\n\
          | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU s / 1k req | server peak RSS MiB |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        seeding.users, seeding.users_seconds, seeding.journal_entries, seeding.journal_seconds,
     );
     for o in outcomes {
         out.push_str(&row(o));
         out.push('\n');
     }
+    if outcomes.iter().any(|o| o.scenario == Scenario::Audit) {
+        out.push_str("\n(audit: one client; req/s is runs/s and the latencies are each run's wall time.)\n");
+    }
     for (name, ratio) in ratios(outcomes) {
         out.push_str(&format!("\n{name}: **{ratio:.2}**"));
     }
-    out.push('\n');
+    out.push_str(
+        "\n\n`paisa audit` runs (wall: process start to exit; audit: its own measure; CPU: its process, \
+         and the database's over the same time):\n\n\
+         | during | exit | wall s | audit s | audit CPU s | database CPU s | peak RSS MiB | accounts | entries |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for a in audits.iter().chain([books]) {
+        out.push_str(&audit_row(a));
+        out.push('\n');
+    }
     out
 }
 
@@ -618,24 +1043,14 @@ impl Server {
         Err("the server did not become healthy in 60 s".into())
     }
 
-    /// User + system CPU ticks so far (/proc/PID/stat fields 14 and 15).
+    /// User + system CPU ticks so far.
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // The command name (field 2) may hold spaces: count from after it.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        field(14) + field(15)
+        cpu_ticks(self.child.id()).unwrap_or(0)
     }
 
     /// A line of /proc/PID/status in MiB (VmRSS now, VmHWM the peak).
     fn rss_mib(&self, key: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+        status_kib(self.child.id(), key).map_or(0.0, |kb| kb as f64 / 1024.0)
     }
 
     /// Starts a new peak-RSS window (writing 5 to clear_refs resets VmHWM).

@@ -14,6 +14,10 @@ pub struct UserSummary {
     pub first_name: String,
     #[serde(rename = "lastName")]
     pub last_name: String,
+    /// Tells apart people of the same name: their email masked
+    /// (`a•••@example.com`), never the email itself. Empty when unknown.
+    #[serde(default)]
+    pub hint: String,
 }
 
 impl UserSummary {
@@ -104,6 +108,56 @@ pub struct SendDialog {
     pub key: String,
 }
 
+/// One of the signed-in user's sessions, as the profile page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedInDevice {
+    pub id: String,
+    /// "Firefox on Linux", from the user agent.
+    pub description: String,
+    /// Milliseconds since the Unix epoch (UTC).
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+    /// The session this page was loaded in.
+    pub current: bool,
+}
+
+/// "Chrome on Android": the browser and the system a user agent names, as
+/// far as a person needs to recognise their own device.
+pub fn describe_user_agent(user_agent: &str) -> String {
+    let has = |needle: &str| user_agent.contains(needle);
+    let browser = if has("Edg/") {
+        "Edge"
+    } else if has("OPR/") || has("Opera") {
+        "Opera"
+    } else if has("Firefox/") {
+        "Firefox"
+    } else if has("Chrome/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else if has("curl/") {
+        "curl"
+    } else {
+        "Unknown browser"
+    };
+    let system = if has("Android") {
+        "Android"
+    } else if has("iPhone") || has("iPad") {
+        "iOS"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("Mac OS X") || has("Macintosh") {
+        "macOS"
+    } else if has("CrOS") {
+        "ChromeOS"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        return browser.to_owned();
+    };
+    format!("{browser} on {system}")
+}
+
 /// `2026-11-25 14:05 UTC`: the same text on the server and in the browser
 /// (no local time zone, so hydration cannot disagree).
 pub fn format_utc(ms: i64) -> String {
@@ -135,6 +189,19 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(format_utc(1_795_615_500_000), "2026-11-25 14:05 UTC");
+    }
+
+    #[test]
+    fn user_agents_are_told_by_browser_and_system() {
+        let chrome_linux =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+        assert_eq!(describe_user_agent(chrome_linux), "Chrome on Linux");
+        let safari_iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe_user_agent(safari_iphone), "Safari on iOS");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0";
+        assert_eq!(describe_user_agent(edge), "Edge on Windows");
+        assert_eq!(describe_user_agent("curl/8.5.0"), "curl");
+        assert_eq!(describe_user_agent(""), "Unknown browser");
     }
 
     #[test]

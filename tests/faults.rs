@@ -27,6 +27,7 @@ use mongodb::options::{ReadConcern, TransactionOptions};
 use paisa::server::bank::Bank;
 use paisa::server::db;
 use paisa::server::passwords::Passwords;
+use paisa::server::session_store::{Device, SessionStore};
 use paisa::server::tokens::Tokens;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -151,13 +152,19 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
         println!("app {} healthy {took:?} after start", app.name);
     }
 
-    // Tokens as signing in would give: the apps share the secret.
+    // Tokens as signing in would give: a session each, in the shared
+    // database, signed with the apps' shared secret.
     let tokens = Tokens::new(SECRET.as_bytes(), Duration::from_secs(3600)).unwrap();
+    let sessions = SessionStore::new(&mdb, tokens.ttl())
+        .open_many(&ids, &Device::default())
+        .await
+        .expect("sessions");
     let users: Vec<User> = ids
         .iter()
-        .map(|id| User {
+        .zip(sessions)
+        .map(|(id, session)| User {
             id: *id,
-            token: tokens.issue(*id).expect("a token"),
+            token: tokens.issue(*id, session).expect("a token"),
         })
         .collect();
 
@@ -1252,6 +1259,9 @@ impl App {
                 ("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}")),
                 ("DATA_DIR", data.display().to_string()),
                 ("RUST_LOG", "warn".to_owned()),
+                // The suite's database is theirs alone: clear what a killed
+                // instance left open at once.
+                ("END_ALL_SESSIONS_AT_START", "true".to_owned()),
             ],
             out: dir.join(format!("app-{name}.out")),
             err: dir.join(format!("app-{name}.err")),

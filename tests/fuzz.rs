@@ -1012,8 +1012,14 @@ const SERVER_FNS: &[(&str, &[&str])] = &[
     ("sign_up", &["username", "first_name", "last_name", "password"]),
     ("sign_in", &["username", "password"]),
     ("sign_out", &[]),
+    ("sign_out_everywhere", &[]),
+    ("sessions", &[]),
+    ("end_session", &["id"]),
     ("me", &[]),
-    ("update_profile", &["first_name", "last_name", "password"]),
+    (
+        "update_profile",
+        &["first_name", "last_name", "password", "current_password"],
+    ),
     ("search_users", &["filter"]),
     ("open_send", &["to"]),
     ("send_money", &["to", "amount", "idempotency_key"]),
@@ -1024,7 +1030,12 @@ const SERVER_FNS: &[(&str, &[&str])] = &[
 fn server_fn(rng: &mut Rng, fx: &Fixture) -> Fuzz {
     let (name, fields) = *rng.pick(SERVER_FNS);
     let mut f = Fuzz::new("POST /api/<server fn>", Method::POST, format!("/api/{name}"));
-    let a = auth(rng, fx, 60);
+    let a = match auth(rng, fx, 60) {
+        // Signing out is a valid change for anyone signed in: these are
+        // sent without a live session only.
+        Auth::User(..) if matches!(name, "sign_out" | "sign_out_everywhere") => Auth::None,
+        a => a,
+    };
     let sender = a.sender();
     if matches!(a, Auth::User(..) | Auth::Ghost(_)) && rng.chance(80) {
         // The browser's way: the session cookie.
@@ -1051,6 +1062,7 @@ fn server_fn(rng: &mut Rng, fx: &Fixture) -> Fuzz {
             ("amount", 0) => bad_amount(rng).trim_matches('"').to_owned(),
             ("idempotency_key", 0) => format!("fuzz-{}", rng.next_u64()),
             ("before" | "id", 0) => rng.pick(&["zzz", "", "ffffffffffffffffffffffff"]).to_string(),
+            ("current_password", 0) => format!("not the password {}", rng.next_u64()),
             _ => text(rng),
         };
         pairs.push((field.to_owned(), value));
@@ -1446,7 +1458,7 @@ async fn fixture(env: &TestEnv) -> Fixture {
             id,
             email,
             // A real token, as signing in gives.
-            token: env.token(id),
+            token: env.token(id).await,
             paise: balances[i],
         });
     }

@@ -76,6 +76,12 @@ test("sign out, change the profile, sign in with the new password", async ({ pag
   await expect(page.getByRole("heading", { name: "Profile" })).toBeVisible();
   await page.getByLabel("First name").fill("Meera");
   await page.getByLabel("New password (leave blank to keep yours)").fill("a different passphrase");
+  // A new password needs the current one.
+  await page.getByLabel("Current password (needed for a new one)").fill("not my password");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await expect(page.getByText("Current password is incorrect")).toBeVisible();
+  await page.getByLabel("New password (leave blank to keep yours)").fill("a different passphrase");
+  await page.getByLabel("Current password (needed for a new one)").fill(u.password);
   await page.getByRole("button", { name: "Save changes" }).click();
   await expect(page.getByText("Profile updated.")).toBeVisible();
   await expect(page.getByTestId("greeting")).toHaveText("Hello, Meera");
@@ -125,6 +131,39 @@ test("the whole send flow works with JavaScript disabled", async ({ browser }) =
   await expect(entries.last()).toContainText("Welcome balance");
   await expect(entries.last()).toHaveAttribute("data-kind", "grant");
   await context.close();
+});
+
+test("the profile lists signed-in devices and ends another one", async ({ browser }) => {
+  const u = newUser("Kiran", unique("Devices"));
+  const laptop = await newPage(browser);
+  const problems = watchConsole(laptop.page);
+  await signUp(laptop.page, u);
+  const phone = await newPage(browser, { viewport: { width: 360, height: 740 } });
+  await phone.page.goto("/signin");
+  await hydrated(phone.page);
+  await phone.page.getByLabel("Email").fill(u.email);
+  await phone.page.getByLabel("Password").fill(u.password);
+  await phone.page.getByRole("button", { name: "Sign in" }).click();
+  await expect(phone.page).toHaveURL(/\/dashboard$/);
+
+  await laptop.page.goto("/profile");
+  await hydrated(laptop.page);
+  const devices = laptop.page.getByTestId("devices").getByRole("listitem");
+  await expect(devices).toHaveCount(2);
+  await expect(laptop.page.locator('[data-testid="devices"] li[data-current="true"]')).toContainText("This device");
+  await laptop.page.getByRole("button", { name: /^End the session on / }).click();
+  await expect(devices).toHaveCount(1);
+  // The phone is signed out at its next step.
+  await phone.page.goto("/dashboard");
+  await expect(phone.page).toHaveURL(/\/signin$/);
+  // Sign out everywhere: this device too.
+  await laptop.page.getByRole("button", { name: "Sign out everywhere" }).click();
+  await expect(laptop.page).toHaveURL(/\/signin$/);
+  await laptop.page.goto("/dashboard");
+  await expect(laptop.page).toHaveURL(/\/signin$/);
+  expect(problems).toEqual([]);
+  await laptop.context.close();
+  await phone.context.close();
 });
 
 test("keyboard only: search, open the dialog, send, close", async ({ browser }) => {

@@ -100,6 +100,16 @@ pub fn Avatar(initial: String, #[prop(default = "h-10 w-10 text-lg")] size: &'st
     }
 }
 
+/// The masked email under another user's name (`a•••@example.com`), to
+/// tell people of the same name apart: small, muted, and cut short with an
+/// ellipsis rather than widening a narrow screen. Nothing when there is none.
+#[component]
+pub fn Hint(hint: String, #[prop(default = "text-xs")] size: &'static str) -> impl IntoView {
+    (!hint.is_empty()).then(|| {
+        view! { <p class=format!("truncate text-slate-500 {size}") data-testid="hint">{hint}</p> }
+    })
+}
+
 /// Splits a server function's error into (field messages, form message):
 /// a field's own problem shows under that field, anything else above the form.
 pub fn form_errors(

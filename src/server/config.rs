@@ -59,6 +59,14 @@ pub struct Config {
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
+    /// On a database without authentication, still end every session at
+    /// start (the transactions a killed instance left open). Only when Paisa
+    /// is the database's only client: it ends everyone's sessions. (With
+    /// authentication, Paisa ends its own user's sessions anyway; the
+    /// embedded database is always Paisa's alone.)
+    #[arg(long, env = "END_ALL_SESSIONS_AT_START", default_value_t = false)]
+    pub end_all_sessions_at_start: bool,
+
     /// Folder for local state: the embedded database and the dev JWT secret.
     #[arg(long, env = "DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,
@@ -102,6 +110,19 @@ pub struct AuditArgs {
 }
 
 impl Config {
+    /// Refuses settings that cannot be right: a generated JWT secret is for
+    /// one development machine, so an instance others can reach must be
+    /// given the secret all instances share.
+    pub fn check(&self) -> Result<(), String> {
+        if self.jwt_secret.is_none() && !self.site_addr.ip().is_loopback() {
+            return Err(format!(
+                "set JWT_SECRET to listen on {} (a generated secret is for development on a loopback address only; every instance must share one)",
+                self.site_addr
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads the configuration from the command line and environment, exiting
     /// with clap's usage message on a bad value.
     pub fn load() -> Config {
@@ -136,6 +157,20 @@ pub fn cors_origins(configured: &[String]) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reachable_address_needs_the_shared_secret() {
+        let parse = |args: &[&str]| Config::try_parse_from(args).unwrap();
+        assert!(parse(&["paisa", "--site-addr", "127.0.0.1:3000"]).check().is_ok());
+        let open = parse(&["paisa", "--site-addr", "0.0.0.0:8080"]);
+        if std::env::var_os("JWT_SECRET").is_none() {
+            assert!(open.check().unwrap_err().contains("JWT_SECRET"));
+        }
+        let secret = "0123456789abcdef0123456789abcdef";
+        assert!(parse(&["paisa", "--site-addr", "0.0.0.0:8080", "--jwt-secret", secret])
+            .check()
+            .is_ok());
+    }
 
     #[test]
     fn cors_origins_are_listed_origins_only() {

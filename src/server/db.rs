@@ -33,10 +33,11 @@ pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), Str
 /// transaction lifetime limit (60 s by default), and every transfer touching
 /// them conflicts until then. Run at start, so a restarted instance clears
 /// them at once. Live instances' transactions that this also ends abort with
-/// a transient error and are retried. Scoped to the authenticated user (all
-/// sessions when the server has no authentication); best effort: a user
-/// without the privilege gets a warning and the lifetime limit.
-pub async fn end_abandoned_transactions(client: &Client) {
+/// a transient error and are retried. Scoped to the authenticated user; on a
+/// server without authentication only when `only_client` (Paisa is the
+/// database's only client). Best effort: a user without the privilege gets
+/// a warning and the lifetime limit.
+pub async fn end_abandoned_transactions(client: &Client, only_client: bool) {
     let admin = client.database("admin");
     let users = match admin.run_command(doc! { "connectionStatus": 1 }).await {
         Ok(status) => status
@@ -57,6 +58,12 @@ pub async fn end_abandoned_transactions(client: &Client) {
             Some(doc! { "user": u.get_str("user").ok()?, "db": u.get_str("db").ok()? }.into())
         })
         .collect();
+    // Without authentication `killAllSessions []` ends every session on the
+    // server, other applications' too: only when Paisa is its only client.
+    if users.is_empty() && !only_client {
+        tracing::info!("the database has no authentication: abandoned transactions are left to expire");
+        return;
+    }
     match admin.run_command(doc! { "killAllSessions": users }).await {
         Ok(_) => tracing::info!("ended sessions left open by earlier instances"),
         Err(e) => tracing::warn!(error = %e, "cannot end abandoned sessions; they expire by themselves"),
@@ -99,6 +106,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             tracing::debug!(error = %e, "the old idempotency index was not dropped");
         }
     }
+    super::session_store::ensure_indexes(db).await?;
     // Idempotency records live for a key's lifetime (the transfer checks
     // expiry too: the TTL monitor runs about once a minute).
     let expiring = IndexOptions::builder().expire_after(KEY_LIFETIME).build();

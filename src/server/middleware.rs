@@ -50,7 +50,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -81,8 +81,13 @@ pub async fn refuse_cross_site(State(state): State<AppState>, request: Request, 
 }
 
 /// Headers for every response. Pages get a stricter, nonce-based CSP from
-/// the shell (`app::shell`); this default covers everything else.
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// the shell (`app::shell`); this default covers everything else. Answers
+/// about someone's money (the API, server functions, private pages) are
+/// never stored by a browser or proxy; over HTTPS, browsers are told to
+/// come back only over HTTPS.
+pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let private = path.starts_with("/api/") || path == crate::paths::HOME || crate::paths::PRIVATE.contains(&path);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let defaults = [
@@ -100,6 +105,15 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
         }
+    }
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.cookie_secure {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     response
 }

@@ -18,6 +18,7 @@ pub mod passwords;
 pub mod rest;
 pub mod router;
 pub mod session;
+pub mod session_store;
 pub mod start;
 pub mod state;
 pub mod throttle;

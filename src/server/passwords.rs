@@ -1,5 +1,5 @@
 //! Passwords: argon2id, off the async runtime, in bounded and reused
-//! working memory.
+//! working memory, behind a bounded queue.
 
 use super::error::BankError;
 use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, PasswordHasher, Salt, SaltString};
@@ -7,26 +7,50 @@ use argon2::{Algorithm as Argon2Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 
+/// How many callers may wait for a hash, per hash that may run: beyond
+/// that, a burst is told "busy" at once (503) rather than queued for longer
+/// than a client would wait. A waiter holds no working memory; at ~35 ms a
+/// hash, 16 waiters per permit wait at most about half a second.
+pub const WAITERS_PER_PERMIT: usize = 16;
+
 /// Hashes and verifies passwords with argon2id at the `argon2` crate's
 /// defaults (m = 19 MiB, t = 2, p = 1: OWASP's recommendation). Each hash
 /// takes ~19 MiB and tens of milliseconds of CPU, so they run on the blocking
-/// pool, at most `limit` at a time (a burst of sign-ins queues instead of
-/// exhausting memory or starving the async runtime), each in one of `limit`
-/// working memories kept for reuse: memory stays at `limit` × 19 MiB however
-/// many sign-ins pass, instead of growing with the allocator's per-thread
-/// arenas (measured: 700 MiB peak under a sign-in load before, with a
-/// fresh 19 MiB allocation per hash).
+/// pool, at most `limit` at a time, with at most
+/// [`WAITERS_PER_PERMIT`] × `limit` more callers waiting for their turn; a
+/// caller past that gets [`BankError::Busy`] at once, so a burst of sign-ins
+/// neither exhausts memory, nor starves the async runtime, nor builds a
+/// queue without end.
+///
+/// A hash owns its permit (and its place in the queue) until it finishes,
+/// even when its caller is gone (a cancelled request): `limit` bounds the
+/// hashes actually running, not the callers still waiting for them. Each
+/// runs in one of at most `limit` working memories kept for reuse, taken and
+/// given back inside the blocking task: memory stays at `limit` × 19 MiB
+/// however many sign-ins pass, instead of growing with the allocator's
+/// per-thread arenas (measured: 700 MiB peak under a sign-in load before,
+/// with a fresh 19 MiB allocation per hash).
 #[derive(Clone)]
 pub struct Passwords {
+    /// One per hash that may run at once.
     permits: Arc<Semaphore>,
+    /// One per caller in the building, running or waiting: `limit` plus the
+    /// waiters.
+    places: Arc<Semaphore>,
     memories: Arc<Mutex<Vec<Vec<Block>>>>,
+    #[cfg(test)]
+    probe: Arc<probe::Probe>,
 }
 
 impl Passwords {
     pub fn new(limit: usize) -> Passwords {
+        let limit = limit.max(1);
         Passwords {
-            permits: Arc::new(Semaphore::new(limit.max(1))),
+            permits: Arc::new(Semaphore::new(limit)),
+            places: Arc::new(Semaphore::new(limit + limit * WAITERS_PER_PERMIT)),
             memories: Arc::default(),
+            #[cfg(test)]
+            probe: Arc::default(),
         }
     }
 
@@ -82,31 +106,54 @@ impl Passwords {
         .await
     }
 
+    /// Runs `f` on the blocking pool with a permit and a working memory,
+    /// once a permit is free; [`BankError::Busy`] at once if the queue for
+    /// permits is full.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> Result<T, BankError> + Send + 'static,
     ) -> Result<T, BankError> {
-        let _permit = self
+        let place = self
+            .places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| BankError::Busy("password hashing queue is full".into()))?;
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| BankError::Internal(e.to_string()))?;
-        // Holding a permit, a memory is free (or not yet made).
-        let mut memory = self
-            .memories
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
-        let (result, memory) = tokio::task::spawn_blocking(move || {
+        let memories = Arc::clone(&self.memories);
+        #[cfg(test)]
+        let probe = Arc::clone(&self.probe);
+        // From here on the task owns the permit, the place and the memory:
+        // if the caller stops waiting (its request is cancelled), the hash
+        // still finishes before either is given back.
+        let task = tokio::task::spawn_blocking(move || {
+            #[cfg(test)]
+            let running = probe.start();
+            // Holding a permit, a memory is free (or not yet made).
+            let mut memory = lock(&memories).pop().unwrap_or_default();
             let result = f(&mut memory);
-            (result, memory)
-        })
-        .await
-        .map_err(|e| BankError::Internal(format!("hash task: {e}")))?;
-        self.memories.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
-        result
+            // Given back before the permit, so the next holder finds it:
+            // never more memories kept than permits.
+            let mut kept = lock(&memories);
+            kept.push(memory);
+            #[cfg(test)]
+            probe.kept(kept.len());
+            drop(kept);
+            #[cfg(test)]
+            drop(running);
+            drop((permit, place));
+            result
+        });
+        task.await.map_err(|e| BankError::Internal(format!("hash task: {e}")))?
     }
+}
+
+fn lock(memories: &Mutex<Vec<Vec<Block>>>) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+    memories.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> BankError {
@@ -145,6 +192,41 @@ fn dummy_hash() -> &'static str {
             .map(|h| h.to_string())
             .unwrap_or_default()
     })
+}
+
+/// What the tests watch: hashes running at once, at most; memories kept,
+/// at most.
+#[cfg(test)]
+mod probe {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[derive(Default)]
+    pub struct Probe {
+        pub running: AtomicUsize,
+        pub most_running: AtomicUsize,
+        pub most_kept: AtomicUsize,
+    }
+
+    /// One hash running, until dropped.
+    pub struct Running<'a>(&'a Probe);
+
+    impl Probe {
+        pub fn start(&self) -> Running<'_> {
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most_running.fetch_max(now, SeqCst);
+            Running(self)
+        }
+
+        pub fn kept(&self, memories: usize) {
+            self.most_kept.fetch_max(memories, SeqCst);
+        }
+    }
+
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.running.fetch_sub(1, SeqCst);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -191,5 +273,138 @@ mod tests {
             .await
             .unwrap());
         assert!(passwords.memories.lock().unwrap().len() <= 2);
+    }
+
+    use futures::FutureExt;
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::time::{Duration, Instant};
+
+    /// Waits until every call has let go of its place (every hash, cancelled
+    /// or not, has finished).
+    async fn settle(passwords: &Passwords, places: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while passwords.places.available_permits() < places {
+            assert!(Instant::now() < deadline, "hashes still running after 60 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_with_cancellations_never_runs_more_hashes_than_permits() {
+        let passwords = Passwords::new(2);
+        let places = 2 + 2 * WAITERS_PER_PERMIT;
+        let stored = passwords.hash("correct horse battery".into()).await.unwrap();
+        let (mut done, mut cancelled, mut busy) = (0, 0, 0);
+        for wave in 0..4u64 {
+            // 6 more at once than there are places: 6 busy, and of those
+            // let in, two in three are cancelled (dropped) after a few
+            // milliseconds, some still waiting for a permit, some mid-hash.
+            let calls = (0..places as u64 + 6).map(|i| {
+                let passwords = passwords.clone();
+                let stored = stored.clone();
+                async move {
+                    let call = async {
+                        if i % 4 == 1 {
+                            passwords.hash("another password".into()).await.map(|_| true)
+                        } else {
+                            passwords.verify("correct horse battery".into(), Some(stored)).await
+                        }
+                    };
+                    match i % 3 {
+                        0 => Some(call.await),
+                        n => tokio::time::timeout(Duration::from_millis(n * (wave + 1) * 3), call)
+                            .await
+                            .ok(),
+                    }
+                }
+            });
+            for outcome in futures::future::join_all(calls).await {
+                match outcome {
+                    None => cancelled += 1,
+                    Some(Ok(_)) => done += 1,
+                    Some(Err(BankError::Busy(_))) => busy += 1,
+                    Some(Err(e)) => panic!("unexpected error: {e}"),
+                }
+            }
+        }
+        settle(&passwords, places).await;
+        assert!(done > 0 && cancelled > 0, "done {done}, cancelled {cancelled}");
+        // At least the 6 past the 10 places in each wave (more when a
+        // cancelled hash of the previous wave still holds its place).
+        assert!(busy >= 4 * 6, "busy {busy}");
+        let most = passwords.probe.most_running.load(SeqCst);
+        assert!((1..=2).contains(&most), "{most} hashes ran at once with 2 permits");
+        assert!(passwords.probe.most_kept.load(SeqCst) <= 2);
+        assert!(lock(&passwords.memories).len() <= 2);
+        assert_eq!(passwords.permits.available_permits(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_hash_keeps_its_permit_until_it_finishes() {
+        let passwords = Passwords::new(1);
+        let call = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.hash("correct horse battery".into()).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while passwords.probe.running.load(SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the hash never started");
+            tokio::task::yield_now().await;
+        }
+        // The request is cancelled mid-hash: its future is dropped.
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+        // The permit comes back only once the hash is done (read in this
+        // order: the hash stops running before its permit is released).
+        let free = passwords.permits.available_permits();
+        let running = passwords.probe.running.load(SeqCst);
+        assert!(free == 0 || running == 0, "permit released while the hash runs");
+        settle(&passwords, 1 + WAITERS_PER_PERMIT).await;
+        assert_eq!(passwords.permits.available_permits(), 1);
+        // Its working memory was given back, not lost with the caller.
+        assert_eq!(lock(&passwords.memories).len(), 1);
+        assert_eq!(passwords.probe.most_running.load(SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_busy_at_once() {
+        let passwords = Passwords::new(1);
+        let places = 1 + WAITERS_PER_PERMIT;
+        // No hash can start while the test holds the one permit.
+        let hold = passwords.permits.clone().acquire_owned().await.unwrap();
+        let waiting: Vec<_> = (0..places)
+            .map(|_| {
+                let passwords = passwords.clone();
+                tokio::spawn(async move { passwords.verify("whatever it is".into(), None).await })
+            })
+            .collect();
+        while passwords.places.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // Full: refused on the first poll, without waiting.
+        assert!(matches!(
+            passwords.verify("whatever it is".into(), None).now_or_never(),
+            Some(Err(BankError::Busy(_)))
+        ));
+        assert!(matches!(
+            passwords.hash("whatever it is".into()).now_or_never(),
+            Some(Err(BankError::Busy(_)))
+        ));
+        // A waiter that gives up frees its place for the next caller.
+        waiting[0].abort();
+        while passwords.places.available_permits() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let next = tokio::spawn({
+            let passwords = passwords.clone();
+            async move { passwords.verify("whatever it is".into(), None).await }
+        });
+        drop(hold);
+        for call in waiting.into_iter().skip(1).chain([next]) {
+            assert!(!call.await.unwrap().unwrap(), "no stored hash never matches");
+        }
+        settle(&passwords, places).await;
+        assert_eq!(passwords.probe.most_running.load(SeqCst), 1);
+        assert_eq!(lock(&passwords.memories).len(), 1);
     }
 }

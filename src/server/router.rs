@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(middleware::hide_server_errors))
         .layer(from_fn(crate::server_fns::ssr::error_bodies))
         .layer(middleware::cors(&state.cors_origins))
-        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn_with_state(state.clone(), middleware::security_headers))
         .layer(tracing)
         .with_state(state)
 }

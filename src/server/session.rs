@@ -1,49 +1,158 @@
 //! Who is calling: the one place that reads a session from a request. The
 //! token comes from `Authorization: Bearer …` or the session cookie; the
-//! [`AuthUser`] extractor checks it for the REST routes, the server functions
-//! (`leptos_axum::extract_with_state`) and the page guard alike. Also the
-//! client's address, which the sign-in and sign-up throttle is keyed on.
+//! [`AuthUser`] extractor checks its signature and that the session it
+//! names is live, for the REST routes, the server functions and the page
+//! guard alike. Also the client's address, which the sign-in and sign-up
+//! throttle is keyed on, and the device a new session is opened on.
 
+use super::error::BankError;
+use super::rest::error::ApiError;
+use super::session_store::Device;
 use super::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
 use axum::http::{request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mongodb::bson::oid::ObjectId;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP (development).
 pub const SESSION_COOKIE: &str = "paisa_session";
+/// Its name over HTTPS (`COOKIE_SECURE`): browsers take a `__Host-` cookie
+/// only from a secure page of this very host, so neither a plain-HTTP page
+/// nor a sibling subdomain can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-paisa_session";
 
-/// The signed-in user.
+/// The session cookie's name for this deployment.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The signed-in user, in one of their sessions.
 #[derive(Clone, Copy, Debug)]
-pub struct AuthUser(pub ObjectId);
+pub struct AuthUser {
+    pub user: ObjectId,
+    pub session: ObjectId,
+}
 
-/// No valid session: missing, malformed, forged, expired or of the wrong
-/// algorithm, told apart from nothing. The API answers 403 `{}` (its
-/// contract); server functions and pages map it to their own answers.
-#[derive(Debug)]
-pub struct SignedOut;
+/// Why a request is not signed in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotSignedIn {
+    /// No valid session: missing, malformed, forged, expired, of the wrong
+    /// algorithm, or ended, told apart from nothing. The API answers 403
+    /// `{}` (its contract).
+    SignedOut,
+    /// The session could not be checked: the database is unreachable (503).
+    Unavailable,
+}
 
-impl IntoResponse for SignedOut {
+impl IntoResponse for NotSignedIn {
     fn into_response(self) -> Response {
-        (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({}))).into_response()
+        match self {
+            NotSignedIn::SignedOut => (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({}))).into_response(),
+            NotSignedIn::Unavailable => ApiError::unavailable().into_response(),
+        }
     }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = SignedOut;
+    type Rejection = NotSignedIn;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AuthUser, SignedOut> {
-        let token = token_from_headers(&parts.headers).ok_or(SignedOut)?;
-        state.tokens.verify(token).map(AuthUser).map_err(|_| SignedOut)
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AuthUser, NotSignedIn> {
+        let token =
+            token_from_headers(&parts.headers, cookie_name(state.cookie_secure)).ok_or(NotSignedIn::SignedOut)?;
+        let claimed = state.tokens.verify(token).map_err(|_| NotSignedIn::SignedOut)?;
+        match state.sessions.check(claimed.session, claimed.user).await {
+            Ok(()) => Ok(AuthUser {
+                user: claimed.user,
+                session: claimed.session,
+            }),
+            Err(e) if e.is_unavailable() => Err(NotSignedIn::Unavailable),
+            Err(BankError::Unauthorized) => Err(NotSignedIn::SignedOut),
+            Err(e) => {
+                tracing::error!(error = %e, "session check failed");
+                Err(NotSignedIn::Unavailable)
+            }
+        }
+    }
+}
+
+/// Longest username looked at: an email is at most 254 bytes. Longer ones
+/// are refused before any throttling or hashing.
+pub const MAX_USERNAME_BYTES: usize = 254;
+
+/// Why a sign-in gave no session.
+#[derive(Debug)]
+pub enum SignInRefused {
+    /// Too many failures (or attempts) from here: come back after this.
+    TooMany(Duration),
+    Bank(BankError),
+}
+
+/// Signs in with a password: the throttle (only failures count against a
+/// username), the password check, then a new session on `device`; returns
+/// its token.
+pub async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    address: Option<IpAddr>,
+    device: &Device,
+) -> Result<String, SignInRefused> {
+    if username.len() > MAX_USERNAME_BYTES {
+        return Err(SignInRefused::Bank(BankError::BadCredentials));
+    }
+    state.throttle.attempt(address).map_err(SignInRefused::TooMany)?;
+    let delay = state
+        .throttle
+        .before_sign_in(username, address)
+        .map_err(SignInRefused::TooMany)?;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match state.bank.sign_in(username, password).await {
+        Ok(user) => {
+            state.throttle.succeeded(username, address);
+            open(state, user, device).await.map_err(SignInRefused::Bank)
+        }
+        Err(BankError::BadCredentials) => {
+            state.throttle.failed(username, address);
+            Err(SignInRefused::Bank(BankError::BadCredentials))
+        }
+        Err(e) => Err(SignInRefused::Bank(e)),
+    }
+}
+
+/// Opens a session for `user` on `device`; returns its token.
+pub async fn open(state: &AppState, user: ObjectId, device: &Device) -> Result<String, BankError> {
+    let session = state.sessions.open(user, device).await?;
+    state.tokens.issue(user, session)
+}
+
+impl FromRequestParts<AppState> for Device {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Device, Self::Rejection> {
+        let ClientAddress(address) = ClientAddress::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Device { user_agent, address })
     }
 }
 
 /// The session token of a request: a `Bearer` token, else the session
-/// cookie (also when an `Authorization` header of another scheme is sent).
-pub fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
+/// cookie `cookie` (also when an `Authorization` header of another scheme is
+/// sent).
+pub fn token_from_headers<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -56,17 +165,19 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<&str> {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == SESSION_COOKIE)
+            .find(|(name, _)| *name == cookie)
             .map(|(_, value)| value)
     })
 }
 
 /// The `Set-Cookie` value that stores a session token in the browser:
-/// HttpOnly (no script can read it), SameSite=Lax (no cross-site POSTs).
+/// HttpOnly (no script can read it), SameSite=Lax (no cross-site POSTs),
+/// and over HTTPS `Secure` under its `__Host-` name.
 pub fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
         max_age.as_secs()
     )
 }
@@ -96,8 +207,12 @@ impl FromRequestParts<AppState> for ClientAddress {
 
 fn client_address(trust_forwarded_for: bool, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
     if trust_forwarded_for {
+        // Our proxy appends the address it saw: the last entry of the last
+        // header line. Anything before it the client may have written.
         if let Some(ip) = headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse().ok())
@@ -116,15 +231,26 @@ mod tests {
     fn reads_bearer_or_cookie() {
         let mut h = HeaderMap::new();
         h.insert("cookie", "a=b; paisa_session=tok123; c=d".parse().unwrap());
-        assert_eq!(token_from_headers(&h), Some("tok123"));
+        assert_eq!(token_from_headers(&h, SESSION_COOKIE), Some("tok123"));
+        // Over HTTPS only the __Host- cookie counts.
+        assert_eq!(token_from_headers(&h, SECURE_SESSION_COOKIE), None);
         // Another scheme is not ours: the cookie still counts.
         h.insert("authorization", "Basic YTpi".parse().unwrap());
-        assert_eq!(token_from_headers(&h), Some("tok123"));
+        assert_eq!(token_from_headers(&h, SESSION_COOKIE), Some("tok123"));
         h.insert("authorization", "Bearer abc".parse().unwrap());
-        assert_eq!(token_from_headers(&h), Some("abc"));
+        assert_eq!(token_from_headers(&h, SESSION_COOKIE), Some("abc"));
         let mut none = HeaderMap::new();
         none.insert("authorization", "Basic YTpi".parse().unwrap());
-        assert_eq!(token_from_headers(&none), None);
+        assert_eq!(token_from_headers(&none, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn the_cookie_is_host_bound_and_secure_over_https() {
+        let plain = session_cookie("t", Duration::from_secs(60), false);
+        assert!(plain.starts_with("paisa_session=t; Path=/; HttpOnly; SameSite=Lax") && !plain.contains("Secure"));
+        let secure = session_cookie("t", Duration::from_secs(60), true);
+        assert!(secure.starts_with("__Host-paisa_session=t; Path=/;") && secure.ends_with("; Secure"));
+        assert!(!secure.contains("Domain"));
     }
 
     #[test]
@@ -134,6 +260,9 @@ mod tests {
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(client_address(false, &h, Some(peer)), Some(peer.ip()));
         assert_eq!(client_address(true, &h, Some(peer)), "198.51.100.7".parse().ok());
+        // A second header line (the proxy's, after the client's own).
+        h.append("x-forwarded-for", "192.0.2.44".parse().unwrap());
+        assert_eq!(client_address(true, &h, Some(peer)), "192.0.2.44".parse().ok());
         assert_eq!(client_address(true, &HeaderMap::new(), Some(peer)), Some(peer.ip()));
     }
 }

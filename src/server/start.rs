@@ -9,8 +9,11 @@ use super::embedded::EmbeddedMongo;
 use super::router::router;
 use super::state::AppState;
 use super::tokens::Tokens;
+use axum::extract::ConnectInfo;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// How long a shutdown waits for requests in flight to finish.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
@@ -32,13 +35,28 @@ pub async fn run() -> ExitCode {
     }
 }
 
-/// Serves the router on `listener` until `shutdown` completes, with each
-/// request's peer address available (for rate limiting).
+/// The most connections open at once; more are closed as they arrive.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a client may take to send a request's headers (and, between
+/// requests, how long an idle connection is kept): a client that trickles
+/// them in is dropped.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the router on `listener` until `shutdown` completes, then lets
+/// the requests in flight finish; each request sees its peer's address (for
+/// rate limiting). One connection loop of its own rather than
+/// `axum::serve`, for the header timeout and the connection cap.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
     let throttle = state.throttle.clone();
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -47,10 +65,55 @@ pub async fn serve_on(
             throttle.forget_idle();
         }
     });
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let app = router(state);
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "{MAX_CONNECTIONS} connections open: refused one");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app
+            .clone()
+            .map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     sweeper.abort();
-    result
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), String> {
@@ -61,6 +124,7 @@ async fn serve(config: Config) -> Result<(), String> {
         leptos_options.output_name = "paisa".into();
     }
     leptos_options.site_addr = config.site_addr;
+    config.check()?;
     let tokens = Tokens::from_config(
         config.jwt_secret.as_deref(),
         &config.data_dir,
@@ -73,6 +137,8 @@ async fn serve(config: Config) -> Result<(), String> {
         .migrate()
         .await
         .map_err(|e| format!("cannot bring the data into the journal: {e}"))?;
+    // Ended sessions reach this instance through the change stream.
+    state.sessions.watch();
     let addr = config.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -127,7 +193,8 @@ async fn open_database(config: &Config) -> Result<(Option<EmbeddedMongo>, mongod
     db::ensure_indexes(&db)
         .await
         .map_err(|e| format!("cannot create indexes: {e}"))?;
-    db::end_abandoned_transactions(&client).await;
+    // The embedded database is Paisa's alone: every session there is ours.
+    db::end_abandoned_transactions(&client, embedded.is_some() || config.end_all_sessions_at_start).await;
     Ok((embedded, client, db))
 }
 

@@ -3,6 +3,7 @@
 use super::bank::Bank;
 use super::config::{self, Config};
 use super::passwords::Passwords;
+use super::session_store::SessionStore;
 use super::throttle::{Limits, Throttle};
 use super::tokens::Tokens;
 use axum::extract::FromRef;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub db: Database,
     pub bank: Bank,
     pub tokens: Tokens,
+    pub sessions: SessionStore,
     pub throttle: Throttle,
     pub cookie_secure: bool,
     pub trust_forwarded_for: bool,
@@ -46,11 +48,13 @@ impl AppState {
         // would only add memory, not throughput.
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let bank = Bank::new(client, &db, passwords);
+        let sessions = SessionStore::new(&db, tokens.ttl());
         AppState {
             leptos_options,
             db,
             bank,
             tokens,
+            sessions,
             throttle: Throttle::new(Limits::default()),
             cookie_secure: false,
             trust_forwarded_for: false,

@@ -1,29 +1,43 @@
-//! Brute-force limits on sign-in and sign-up, per client address and per
-//! username, shared by the JSON API and the server functions. GCRA limiters
-//! from the `governor` crate; a refusal says when to come back.
+//! Brute-force limits, shared by the JSON API and the server functions.
+//!
+//! - Attempts per client network (an IPv4 address, an IPv6 /64): sign-ins
+//!   and sign-ups, so one client cannot keep the password hasher busy.
+//! - Failed sign-ins per (username, network): someone guessing a password
+//!   from their network runs out; the owner, elsewhere, does not.
+//! - Failed sign-ins per username from everywhere: past a higher limit every
+//!   attempt for that username is slowed down, never refused, so a guesser
+//!   with many addresses gains little and the owner still gets in.
+//! - Password changes per user.
+//!
+//! Only failures count against a username: the right password always gets a
+//! hearing. GCRA limiters from `governor` for rates; small counting windows
+//! for failures. A refusal says when to come back.
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use mongodb::bson::oid::ObjectId;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
-
-#[derive(Clone)]
-pub struct Throttle {
-    per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    per_username: Arc<DefaultKeyedRateLimiter<String>>,
-}
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How many attempts, and how fast they come back.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Sign-in and sign-up attempts from one address: burst, then one per `address_period`.
+    /// Sign-in and sign-up attempts from one network: burst, then one per `address_period`.
     pub address_burst: u32,
     pub address_period: Duration,
-    /// Sign-in attempts for one username: burst, then one per `username_period`.
-    pub username_burst: u32,
-    pub username_period: Duration,
+    /// Failed sign-ins for one username from one network, per `failure_window`.
+    pub pair_failures: u32,
+    /// Failed sign-ins for one username from anywhere, per `failure_window`,
+    /// before each further attempt waits `slowdown`.
+    pub username_failures: u32,
+    pub failure_window: Duration,
+    pub slowdown: Duration,
+    /// Password changes by one user: burst, then one per `change_period`.
+    pub change_burst: u32,
+    pub change_period: Duration,
 }
 
 impl Default for Limits {
@@ -31,10 +45,34 @@ impl Default for Limits {
         Limits {
             address_burst: 30,
             address_period: Duration::from_secs(2),
-            username_burst: 10,
-            username_period: Duration::from_secs(30),
+            pair_failures: 10,
+            username_failures: 100,
+            failure_window: Duration::from_secs(15 * 60),
+            slowdown: Duration::from_secs(1),
+            change_burst: 5,
+            change_period: Duration::from_secs(60),
         }
     }
+}
+
+#[derive(Clone)]
+pub struct Throttle {
+    limits: Limits,
+    per_network: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    changes: Arc<DefaultKeyedRateLimiter<ObjectId>>,
+    failures: Arc<Mutex<HashMap<FailureKey, Window>>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum FailureKey {
+    Pair(String, IpAddr),
+    Username(String),
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    count: u32,
 }
 
 fn quota(burst: u32, period: Duration) -> Quota {
@@ -44,37 +82,115 @@ fn quota(burst: u32, period: Duration) -> Quota {
         .allow_burst(burst)
 }
 
+/// The network an address is limited as: itself for IPv4, its /64 for IPv6
+/// (one subscriber usually has a whole /64).
+fn network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+fn username_key(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
 impl Throttle {
     pub fn new(limits: Limits) -> Throttle {
         Throttle {
-            per_address: Arc::new(RateLimiter::keyed(quota(limits.address_burst, limits.address_period))),
-            per_username: Arc::new(RateLimiter::keyed(quota(limits.username_burst, limits.username_period))),
+            limits,
+            per_network: Arc::new(RateLimiter::keyed(quota(limits.address_burst, limits.address_period))),
+            changes: Arc::new(RateLimiter::keyed(quota(limits.change_burst, limits.change_period))),
+            failures: Arc::default(),
         }
     }
 
-    /// Counts one attempt; `Err(wait)` when over the limit for the address
-    /// or (if given) the username.
-    pub fn attempt(&self, address: Option<IpAddr>, username: Option<&str>) -> Result<(), Duration> {
-        let now = DefaultClock::default().now();
+    /// Counts one sign-in or sign-up attempt from `address`; `Err(wait)`
+    /// when its network is over the limit.
+    pub fn attempt(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        let Some(address) = address else { return Ok(()) };
+        self.per_network
+            .check_key(&network(address))
+            .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Before checking a password: `Err(wait)` when this network has failed
+    /// too often for this username; else how long to wait first (nothing,
+    /// or the slowdown while the username is under attack from anywhere).
+    pub fn before_sign_in(&self, username: &str, address: Option<IpAddr>) -> Result<Duration, Duration> {
+        let username = username_key(username);
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = |key: &FailureKey| {
+            failures
+                .get(key)
+                .filter(|w| now.duration_since(w.start) < self.limits.failure_window)
+                .copied()
+        };
         if let Some(address) = address {
-            self.per_address
-                .check_key(&address)
-                .map_err(|n| n.wait_time_from(now))?;
-        }
-        if let Some(username) = username {
-            let key = username.trim().to_lowercase();
-            if !key.is_empty() {
-                self.per_username.check_key(&key).map_err(|n| n.wait_time_from(now))?;
+            let pair = FailureKey::Pair(username.clone(), network(address));
+            if let Some(w) = count(&pair).filter(|w| w.count >= self.limits.pair_failures) {
+                return Err(self.limits.failure_window.saturating_sub(now.duration_since(w.start)));
             }
         }
-        Ok(())
+        let under_attack =
+            count(&FailureKey::Username(username)).is_some_and(|w| w.count >= self.limits.username_failures);
+        Ok(if under_attack {
+            self.limits.slowdown
+        } else {
+            Duration::ZERO
+        })
+    }
+
+    /// Counts a wrong password for `username` from `address`.
+    pub fn failed(&self, username: &str, address: Option<IpAddr>) {
+        let username = username_key(username);
+        let now = Instant::now();
+        let window = self.limits.failure_window;
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut count = |key: FailureKey| {
+            let w = failures.entry(key).or_insert(Window { start: now, count: 0 });
+            if now.duration_since(w.start) >= window {
+                *w = Window { start: now, count: 0 };
+            }
+            w.count += 1;
+        };
+        if let Some(address) = address {
+            count(FailureKey::Pair(username.clone(), network(address)));
+        }
+        count(FailureKey::Username(username));
+    }
+
+    /// A right password: this network's failures for the username are
+    /// forgiven.
+    pub fn succeeded(&self, username: &str, address: Option<IpAddr>) {
+        if let Some(address) = address {
+            let key = FailureKey::Pair(username_key(username), network(address));
+            self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        }
+    }
+
+    /// Counts one password change by `user`; `Err(wait)` when over the limit.
+    pub fn password_change(&self, user: ObjectId) -> Result<(), Duration> {
+        self.changes
+            .check_key(&user)
+            .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Forgets keys that are back to a full allowance, so memory stays
     /// bounded however many addresses and usernames are tried.
     pub fn forget_idle(&self) {
-        self.per_address.retain_recent();
-        self.per_username.retain_recent();
+        self.per_network.retain_recent();
+        self.changes.retain_recent();
+        let now = Instant::now();
+        let window = self.limits.failure_window;
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, w| now.duration_since(w.start) < window);
     }
 }
 
@@ -87,26 +203,74 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn limits_per_username_and_address() {
-        let t = Throttle::new(Limits {
+    fn limits() -> Limits {
+        Limits {
             address_burst: 5,
             address_period: Duration::from_secs(60),
-            username_burst: 2,
-            username_period: Duration::from_secs(60),
-        });
+            pair_failures: 3,
+            username_failures: 5,
+            failure_window: Duration::from_secs(60),
+            slowdown: Duration::from_millis(700),
+            change_burst: 2,
+            change_period: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn attempts_are_limited_per_network() {
+        let t = Throttle::new(limits());
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert!(t.attempt(Some(ip), Some("a@x.com")).is_ok());
-        assert!(t.attempt(Some(ip), Some("A@X.com ")).is_ok());
-        let wait = t.attempt(Some(ip), Some("a@x.com")).unwrap_err();
-        assert!(wait > Duration::from_secs(1));
-        // Another username from the same address still has attempts left...
-        assert!(t.attempt(Some(ip), Some("b@x.com")).is_ok());
-        // ...until the address itself runs out (5 counted so far).
-        assert!(t.attempt(Some(ip), Some("c@x.com")).is_ok());
-        assert!(t.attempt(Some(ip), Some("d@x.com")).is_err());
-        let other: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(t.attempt(Some(other), Some("e@x.com")).is_ok());
+        for _ in 0..5 {
+            assert!(t.attempt(Some(ip)).is_ok());
+        }
+        assert!(t.attempt(Some(ip)).unwrap_err() > Duration::from_secs(1));
+        assert!(t.attempt(Some("10.0.0.2".parse().unwrap())).is_ok());
+        // One IPv6 /64 is one network.
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for _ in 0..5 {
+            assert!(t.attempt(Some(a)).is_ok());
+        }
+        assert!(t.attempt(Some(b)).is_err());
+        assert!(t.attempt(Some("2001:db8:1:3::1".parse().unwrap())).is_ok());
+    }
+
+    #[test]
+    fn a_guesser_runs_out_but_the_owner_elsewhere_does_not() {
+        let t = Throttle::new(limits());
+        let attacker: IpAddr = "203.0.113.5".parse().unwrap();
+        let owner: IpAddr = "198.51.100.7".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(t.before_sign_in("asha@x.com", Some(attacker)), Ok(Duration::ZERO));
+            t.failed("asha@x.com", Some(attacker));
+        }
+        let wait = t.before_sign_in(" ASHA@x.com", Some(attacker)).unwrap_err();
+        assert!(wait > Duration::from_secs(50));
+        // The owner, from their own network: no refusal.
+        assert_eq!(t.before_sign_in("asha@x.com", Some(owner)), Ok(Duration::ZERO));
+        // Failures from many networks: everyone is slowed, no one refused.
+        for i in 0..5 {
+            t.failed("asha@x.com", Some(IpAddr::from([192, 0, 2, i])));
+        }
+        assert_eq!(
+            t.before_sign_in("asha@x.com", Some(owner)),
+            Ok(Duration::from_millis(700))
+        );
+        // A success forgives that network's failures.
+        t.succeeded("asha@x.com", Some(attacker));
+        assert!(t.before_sign_in("asha@x.com", Some(attacker)).is_ok());
+        // Other usernames are untouched.
+        assert_eq!(t.before_sign_in("ravi@x.com", Some(attacker)), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn password_changes_are_limited_per_user() {
+        let t = Throttle::new(limits());
+        let (me, other) = (ObjectId::new(), ObjectId::new());
+        assert!(t.password_change(me).is_ok());
+        assert!(t.password_change(me).is_ok());
+        assert!(t.password_change(me).is_err());
+        assert!(t.password_change(other).is_ok());
     }
 
     #[test]

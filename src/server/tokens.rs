@@ -1,4 +1,6 @@
-//! Session tokens: HS256 JWTs naming a user, with a required expiry.
+//! Session tokens: HS256 JWTs naming a user and their server-side session
+//! (`sid`), with a required expiry. A valid signature is not enough: the
+//! session must also be live (`session_store.rs`).
 
 use super::error::BankError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -10,8 +12,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
+    /// The session (required: a token without one names no session).
+    sid: String,
     iat: u64,
     exp: u64,
+}
+
+/// Who a token speaks for: a user, in one of their sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub user: ObjectId,
+    pub session: ObjectId,
 }
 
 /// Issues and checks session tokens: HS256 only, `exp` required.
@@ -71,13 +82,14 @@ impl Tokens {
         self.ttl
     }
 
-    pub fn issue(&self, user: ObjectId) -> Result<String, BankError> {
+    pub fn issue(&self, user: ObjectId, session: ObjectId) -> Result<String, BankError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
         let claims = Claims {
             sub: user.to_hex(),
+            sid: session.to_hex(),
             iat: now,
             exp: now + self.ttl.as_secs(),
         };
@@ -85,11 +97,16 @@ impl Tokens {
             .map_err(|e| BankError::Internal(format!("jwt encode: {e}")))
     }
 
-    /// The user a token speaks for, if it is ours, unaltered and unexpired.
-    pub fn verify(&self, token: &str) -> Result<ObjectId, BankError> {
+    /// Who a token speaks for, if it is ours, unaltered and unexpired (the
+    /// session itself is checked by the caller).
+    pub fn verify(&self, token: &str) -> Result<Claimed, BankError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| BankError::Unauthorized)?;
-        ObjectId::parse_str(&data.claims.sub).map_err(|_| BankError::Unauthorized)
+        let id = |hex: &str| ObjectId::parse_str(hex).map_err(|_| BankError::Unauthorized);
+        Ok(Claimed {
+            user: id(&data.claims.sub)?,
+            session: id(&data.claims.sid)?,
+        })
     }
 }
 
@@ -122,8 +139,11 @@ mod tests {
     #[test]
     fn round_trips_a_user() {
         let s = tokens();
-        let id = ObjectId::new();
-        assert_eq!(s.verify(&s.issue(id).unwrap()).unwrap(), id);
+        let (user, session) = (ObjectId::new(), ObjectId::new());
+        assert_eq!(
+            s.verify(&s.issue(user, session).unwrap()).unwrap(),
+            Claimed { user, session }
+        );
     }
 
     #[test]
@@ -135,8 +155,10 @@ mod tests {
     fn rejects_forged_expired_and_foreign_tokens() {
         let s = tokens();
         let id = ObjectId::new().to_hex();
+        let sid = ObjectId::new().to_hex();
         let claims = |exp| Claims {
             sub: id.clone(),
+            sid: sid.clone(),
             iat: now(),
             exp,
         };
@@ -169,13 +191,21 @@ mod tests {
         let none = format!(
             "{}.{}.",
             b64(r#"{"alg":"none","typ":"JWT"}"#),
-            b64(&format!(r#"{{"sub":"{id}","iat":{},"exp":{}}}"#, now(), now() + 60))
+            b64(&format!(
+                r#"{{"sub":"{id}","sid":"{sid}","iat":{},"exp":{}}}"#,
+                now(),
+                now() + 60
+            ))
         );
         assert!(s.verify(&none).is_err());
         // Tampered payload, original signature.
-        let good = s.issue(ObjectId::new()).unwrap();
+        let good = s.issue(ObjectId::new(), ObjectId::new()).unwrap();
         let mut parts: Vec<&str> = good.split('.').collect();
-        let other = b64(&format!(r#"{{"sub":"{id}","iat":{},"exp":{}}}"#, now(), now() + 60));
+        let other = b64(&format!(
+            r#"{{"sub":"{id}","sid":"{sid}","iat":{},"exp":{}}}"#,
+            now(),
+            now() + 60
+        ));
         parts[1] = &other;
         assert!(s.verify(&parts.join(".")).is_err());
         // No exp at all.
@@ -190,6 +220,20 @@ mod tests {
         )
         .unwrap();
         assert!(s.verify(&no_exp).is_err());
+        // A first-release token: no session named.
+        #[derive(Serialize)]
+        struct NoSession {
+            sub: String,
+            iat: u64,
+            exp: u64,
+        }
+        let old = NoSession {
+            sub: id.clone(),
+            iat: now(),
+            exp: now() + 60,
+        };
+        let no_sid = encode(&Header::default(), &old, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(s.verify(&no_sid).is_err());
         assert!(s.verify("").is_err());
         assert!(s.verify("not.a.jwt").is_err());
     }

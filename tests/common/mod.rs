@@ -100,8 +100,10 @@ impl TestEnv {
             .expect("connect to the test database");
         paisa::server::db::ensure_indexes(&db).await.expect("indexes");
         let state = AppState::new(leptos_options(), client.clone(), db.clone(), test_tokens());
-        // As at a start: the issuer, and the (empty) journal migration.
+        // As at a start: the issuer, the (empty) journal migration, and
+        // the change stream that tells this instance of ended sessions.
         state.bank.migrate().await.expect("migrate");
+        state.sessions.watch();
         TestEnv { state, db, client }
     }
 
@@ -113,6 +115,12 @@ impl TestEnv {
     /// its own in-process account locks, so the two really conflict.
     pub fn other_instance(&self) -> Bank {
         Bank::new(self.client.clone(), &self.db, Passwords::new(2))
+    }
+
+    /// The app state of a second instance on the same database: its own
+    /// bank (account locks) and its own session cache.
+    pub fn other_instance_state(&self) -> AppState {
+        AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens())
     }
 
     /// Seeds a user with a fresh email (see [`seed`]); returns their id.
@@ -135,9 +143,12 @@ impl TestEnv {
         self.bank().import(&batch).await.expect("import test users")
     }
 
-    /// A session token for `user`, as signing in would give.
-    pub fn token(&self, user: ObjectId) -> String {
-        self.state.tokens.issue(user).expect("issue a token")
+    /// A session token for `user`, as signing in would give: a new session.
+    pub async fn token(&self, user: ObjectId) -> String {
+        let device = paisa::server::session_store::Device::default();
+        paisa::server::session::open(&self.state, user, &device)
+            .await
+            .expect("open a session")
     }
 
     /// Serves the real router on an ephemeral port; returns its base URL.

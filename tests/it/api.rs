@@ -24,14 +24,14 @@ async fn sign_up(env: &TestEnv, api: &Api, email: &str, first: &str) -> (String,
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["message"], "User created successfully");
     let token = body["token"].as_str().unwrap().to_owned();
-    let id = env.state.tokens.verify(&token).expect("a valid token");
+    let id = env.state.tokens.verify(&token).expect("a valid token").user;
     (token, id)
 }
 
 /// A seeded user (last name "Test") and a token for them.
 async fn signed_in(env: &TestEnv, first: &str) -> (String, ObjectId) {
     let id = env.user(first, "Test").await;
-    (env.token(id), id)
+    (env.token(id).await, id)
 }
 
 /// The `transferId` of a successful transfer's answer: a ledger entry's id.
@@ -127,7 +127,12 @@ async fn update_user_changes_names_and_password_and_nothing_else() {
             Method::PUT,
             "/user",
             Some(&token),
-            Some(json!({"firstName": "Asha Devi", "password": "a new passphrase", "balance": 1e9})),
+            Some(json!({
+                "firstName": "Asha Devi",
+                "password": "a new passphrase",
+                "currentPassword": PASSWORD,
+                "balance": 1e9
+            })),
         )
         .await,
     )
@@ -194,9 +199,12 @@ async fn bulk_lists_other_users_by_prefix_without_private_fields() {
     let names: Vec<&str> = users.iter().map(|u| u["firstName"].as_str().unwrap()).collect();
     assert_eq!(names, ["Rajesh", "Ravi"]);
     for u in users {
-        let keys: Vec<&String> = u.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["_id", "firstName", "lastName"], "only public fields");
+        let mut keys: Vec<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["_id", "firstName", "hint", "lastName"], "only public fields");
         assert_ne!(u["_id"], me.to_hex());
+        // The email masked (the seeded ones are "<first>.test.<n>@example.com").
+        assert_eq!(u["hint"], "r•••@example.com");
     }
     let all: Value = api
         .call(Method::GET, "/user/bulk", Some(&token), None)
@@ -392,7 +400,7 @@ async fn transactions_are_newest_first_with_direction_and_paging() {
     assert_eq!(txs[0]["direction"], "sent");
     assert_eq!(
         txs[0]["counterparty"],
-        json!({"_id": ravi_id, "firstName": "Ravi", "lastName": "Test"})
+        json!({"_id": ravi_id, "firstName": "Ravi", "lastName": "Test", "hint": "r•••@example.com"})
     );
     assert_eq!(txs[0]["kind"], "transfer");
     assert_eq!(txs[0]["note"], Value::Null);
@@ -559,21 +567,26 @@ async fn bad_bodies_get_4xx_and_change_nothing() {
 // ----- rate limits ------------------------------------------------------------------
 
 #[tokio::test]
-async fn repeated_sign_ins_for_one_username_get_429_with_retry_after() {
-    let env = TestEnv::new().await;
+async fn a_guesser_is_stopped_but_the_owner_still_signs_in() {
+    let mut env = TestEnv::new().await;
+    // Behind a proxy that names the client: two networks, one test.
+    env.state.trust_forwarded_for = true;
     let api = Api::new(&env).await;
     sign_up(&env, &api, "asha@example.com", "Asha").await;
+    let sign_in = |from: &'static str, username: String, password: &'static str| {
+        api.http
+            .post(format!("{}/user/signin", api.base))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": username, "password": password}))
+            .send()
+    };
+    let (attacker, owner) = ("203.0.113.5", "198.51.100.7");
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..12 {
-        let res = api
-            .call(
-                Method::POST,
-                "/user/signin",
-                None,
-                Some(json!({"username": "asha@example.com", "password": "guess guess guess"})),
-            )
-            .await;
+        let res = sign_in(attacker, "asha@example.com".into(), "guess guess guess")
+            .await
+            .unwrap();
         if res.status() == 429 {
             retry_after = res
                 .headers()
@@ -584,17 +597,30 @@ async fn repeated_sign_ins_for_one_username_get_429_with_retry_after() {
     }
     assert_eq!(&statuses[..10], &[411; 10]);
     assert_eq!(&statuses[10..], &[429, 429]);
-    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
-    // Even the right password waits now: the limit is on attempts.
-    let res = api
-        .call(
-            Method::POST,
-            "/user/signin",
-            None,
-            Some(json!({"username": "asha@example.com", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(res.status(), 429);
+    assert!(retry_after.is_some_and(|s| s >= 60), "{retry_after:?}");
+    // That network is out, even with the right password...
+    assert_eq!(
+        sign_in(attacker, "asha@example.com".into(), PASSWORD)
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // ...but the owner, from their own, signs in.
+    let res = sign_in(owner, "asha@example.com".into(), PASSWORD).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.json::<Value>().await.unwrap()["token"].is_string());
+    // An over-long username is refused before any throttling or hashing.
+    let started = std::time::Instant::now();
+    let long = format!("{}@example.com", "a".repeat(250));
+    for _ in 0..20 {
+        assert_eq!(sign_in(owner, long.clone(), PASSWORD).await.unwrap().status(), 411);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 // ----- failures ---------------------------------------------------------------------

@@ -172,6 +172,7 @@ async fn profile_updates_names_and_password_only() {
     let id = env.bank().sign_up(sign_up("asha@example.com")).await.unwrap();
     let balance = env.bank().balance(id).await.unwrap();
     let update = ProfileUpdate {
+        current_password: Some(PASSWORD.into()),
         first_name: Some(" Asha Devi ".into()),
         last_name: None,
         password: Some("a brand new passphrase".into()),

@@ -16,8 +16,8 @@ async fn decoded(res: Response) -> AppError {
     AppError::de(res.bytes().await.unwrap())
 }
 
-fn with_session(req: RequestBuilder, user: ObjectId, env_tokens: &paisa::server::tokens::Tokens) -> RequestBuilder {
-    req.header("cookie", format!("paisa_session={}", env_tokens.issue(user).unwrap()))
+fn with_session(req: RequestBuilder, token: &str) -> RequestBuilder {
+    req.header("cookie", format!("paisa_session={token}"))
 }
 
 /// The headers every response carries, whichever layer made it.
@@ -34,7 +34,8 @@ fn assert_headers(res: &Response, what: &str) {
 #[tokio::test]
 async fn a_hung_database_during_send_shows_the_busy_message() {
     let state = hung_database_state(Duration::from_millis(300)).await;
-    let tokens = state.tokens.clone();
+    // A well-signed token: its session can only be checked in the database.
+    let token = state.tokens.issue(ObjectId::new(), ObjectId::new()).unwrap();
     let base = serve(state).await;
     let form = [
         ("to", ObjectId::new().to_hex()),
@@ -43,7 +44,7 @@ async fn a_hung_database_during_send_shows_the_busy_message() {
     ];
     let started = Instant::now();
     let req = client().post(format!("{base}/api/send_money")).form(&form);
-    let res = with_session(req, ObjectId::new(), &tokens).send().await.unwrap();
+    let res = with_session(req, &token).send().await.unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -69,7 +70,8 @@ async fn refusals_made_before_a_server_function_decode_as_the_ui_error() {
         .post(format!("{base}/api/send_money"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(too_large);
-    let res = with_session(req, me, &env.state.tokens).send().await.unwrap();
+    let token = env.token(me).await;
+    let res = with_session(req, &token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let error = decoded(res).await;
     assert!(matches!(error, AppError::Invalid { field: None, .. }), "{error:?}");
@@ -95,9 +97,35 @@ async fn refusals_made_before_a_server_function_decode_as_the_ui_error() {
         ("amount", "1"),
         ("idempotency_key", "k-2"),
     ]);
-    let res = with_session(req, me, &env.state.tokens).send().await.unwrap();
+    let res = with_session(req, &token).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(decoded(res).await, AppError::InvalidAccount);
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_host_bound_and_browsers_are_told_to_stay() {
+    let mut env = TestEnv::new().await;
+    env.state.cookie_secure = true;
+    let base = env.serve().await;
+    let res = client()
+        .post(format!("{base}/api/sign_in"))
+        .form(&[("username", "nobody@example.com"), ("password", "whatever123")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let me = env.user("Asha", "Rao").await;
+    let token = env.token(me).await;
+    // Only the __Host- cookie is read.
+    let plain = with_session(client().get(format!("{base}/api/v1/account/balance")), &token);
+    assert_eq!(plain.send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let host = client()
+        .get(format!("{base}/api/v1/account/balance"))
+        .header("cookie", format!("__Host-paisa_session={token}"));
+    assert_eq!(host.send().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -105,7 +133,7 @@ async fn every_response_carries_the_security_and_cors_headers() {
     let mut env = TestEnv::new().await;
     env.state.cors_origins = vec![ORIGIN.to_owned()];
     let me = env.user("Asha", "Rao").await;
-    let token = env.token(me);
+    let token = env.token(me).await;
     let base = env.serve().await;
     let http = client();
 
@@ -140,7 +168,7 @@ async fn every_response_carries_the_security_and_cors_headers() {
     // Answered by the time limit, the handler still waiting on the database.
     let mut state = hung_database_state(Duration::from_millis(300)).await;
     state.cors_origins = vec![ORIGIN.to_owned()];
-    let token = state.tokens.issue(ObjectId::new()).unwrap();
+    let token = state.tokens.issue(ObjectId::new(), ObjectId::new()).unwrap();
     let hung = serve(state).await;
     let res = http
         .get(format!("{hung}/api/v1/account/balance"))
@@ -159,11 +187,12 @@ async fn an_authorization_header_of_another_scheme_leaves_the_cookie_in_force() 
     let env = TestEnv::new().await;
     let me = env.user("Asha", "Rao").await;
     let base = env.serve().await;
+    let token = env.token(me).await;
     let balance = |auth: &'static str| {
         let req = client()
             .get(format!("{base}/api/v1/account/balance"))
             .header("authorization", auth);
-        with_session(req, me, &env.state.tokens).send()
+        with_session(req, &token).send()
     };
     assert_eq!(
         balance("Basic YXNoYTpzZWNyZXQ=").await.unwrap().status(),
@@ -174,4 +203,105 @@ async fn an_authorization_header_of_another_scheme_leaves_the_cookie_in_force() 
         balance("Bearer not-a-token").await.unwrap().status(),
         StatusCode::FORBIDDEN
     );
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let base = env.serve().await;
+    let addr = base.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    // The server closes the connection (with or without a 408) by itself.
+    let closed = tokio::time::timeout(Duration::from_secs(15), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "still open after 15 s");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took <= Duration::from_secs(12),
+        "closed after {took:?}"
+    );
+    // Meanwhile the server serves everyone else.
+    assert_eq!(
+        client().get(format!("{base}/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_cross_site_post_with_a_valid_cookie_moves_nothing() {
+    let env = TestEnv::new().await;
+    let (me, other) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    let before = crate::common::db::balances(&env.db).await;
+    let base = env.serve().await;
+    let token = env.token(me).await;
+    let req = client()
+        .post(format!("{base}/api/send_money"))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("to", other.to_hex().as_str()),
+            ("amount", "1"),
+            ("idempotency_key", "k-x"),
+        ]);
+    let res = with_session(req, &token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(crate::common::db::balances(&env.db).await, before);
+}
+
+#[tokio::test]
+async fn redirects_carry_the_security_headers_and_private_answers_are_not_stored() {
+    let env = TestEnv::new().await;
+    let me = env.user("Asha", "Rao").await;
+    let base = env.serve().await;
+    let redirect = client().get(format!("{base}/dashboard")).send().await.unwrap();
+    assert!(redirect.status().is_redirection());
+    let h = redirect.headers();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    let token = env.token(me).await;
+    let page = with_session(client().get(format!("{base}/dashboard")), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let api = client()
+        .get(format!("{base}/api/v1/account/balance"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.headers()["cache-control"], "no-store");
+    // Over plain HTTP, no HSTS.
+    assert!(!api.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn a_transfer_is_shown_only_to_its_two_parties() {
+    let env = TestEnv::new().await;
+    let (a, b, c) = (
+        env.user("Asha", "Rao").await,
+        env.user("Ravi", "Kumar").await,
+        env.user("Mira", "Nair").await,
+    );
+    let receipt = env
+        .bank()
+        .transfer(a, &b.to_hex(), paisa::money::Money::from_paise(100), None)
+        .await
+        .unwrap();
+    let base = env.serve().await;
+    for (who, status) in [(a, StatusCode::OK), (b, StatusCode::OK), (c, StatusCode::BAD_REQUEST)] {
+        let token = env.token(who).await;
+        let req = client()
+            .post(format!("{base}/api/transfer"))
+            .form(&[("id", receipt.transfer_id.as_str())]);
+        let res = with_session(req, &token).send().await.unwrap();
+        assert_eq!(res.status(), status);
+        if status != StatusCode::OK {
+            assert_eq!(decoded(res).await.to_string(), "No such transfer");
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! The integration tests, one binary: the banking core (`bank`), the JSON
 //! API (`api`) and the pages and forms (`app`) over a real database, the
-//! layers in front of the handlers (`layers`), and property tests of what
-//! untrusted input becomes (`props`). The harness and the helpers they
-//! share are in `tests/common`.
+//! layers in front of the handlers (`layers`), names that cannot pass for
+//! another's (`names`), and property tests of what untrusted input becomes
+//! (`props`). The harness and the helpers they share are in `tests/common`.
 
 #![cfg(feature = "ssr")]
 
@@ -14,4 +14,6 @@ mod app;
 mod bank;
 mod journal;
 mod layers;
+mod names;
 mod props;
+mod sessions;

@@ -3,7 +3,7 @@
 //! step works as plain links and form posts before the WASM loads, and the
 //! same URLs drive the live version after hydration.
 
-use crate::app::components::{query_escape, AppBar, Avatar, Loading};
+use crate::app::components::{query_escape, AppBar, Avatar, Hint, Loading};
 use crate::error::AppError;
 use crate::model::{Me, SendDialog, UserSummary};
 use crate::money::Money;
@@ -128,15 +128,25 @@ fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
         href.push_str(&format!("&filter={}", query_escape(&filter)));
     }
     let name = user.full_name();
+    // The hint tells two people of the same name apart, for screen readers
+    // too (the link's name is what a list of links reads out).
+    let label = if user.hint.is_empty() {
+        format!("Send money to {name}")
+    } else {
+        format!("Send money to {name}, {}", user.hint)
+    };
     view! {
         <li class="flex items-center justify-between gap-3 py-3">
             <div class="flex min-w-0 items-center gap-3">
                 <Avatar initial=user.initial()/>
-                <span class="truncate font-medium">{name.clone()}</span>
+                <div class="min-w-0">
+                    <p class="truncate font-medium">{name}</p>
+                    <Hint hint=user.hint/>
+                </div>
             </div>
             <a
                 href=href
-                aria-label=format!("Send money to {name}")
+                aria-label=label
                 class="shrink-0 rounded-lg bg-slate-900 px-3 py-2 text-sm font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
             >
                 "Send Money"
@@ -235,7 +245,10 @@ fn Recipient(user: UserSummary) -> impl IntoView {
     view! {
         <div class="mt-6 flex items-center gap-3">
             <Avatar initial=user.initial() size="h-12 w-12 text-xl"/>
-            <p class="text-xl font-semibold" data-testid="recipient">{user.full_name()}</p>
+            <div class="min-w-0">
+                <p class="break-words text-xl font-semibold" data-testid="recipient">{user.full_name()}</p>
+                <Hint hint=user.hint size="text-sm"/>
+            </div>
         </div>
     }
 }

@@ -1,9 +1,10 @@
-//! Change first name, last name or password.
+//! Change first name, last name or password (with the current one); see
+//! and end the sessions signed in on other devices.
 
 use crate::app::components::{form_errors, AppBar, FormError, Loading, Notice, SubmitButton};
 use crate::error::AppError;
-use crate::model::Me;
-use crate::server_fns::{get_me, UpdateProfile};
+use crate::model::{format_utc, Me, SignedInDevice};
+use crate::server_fns::{get_me, list_sessions, EndSession, SignOutEverywhere, UpdateProfile};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
@@ -59,10 +60,71 @@ fn Profile(me: Me, saved: bool) -> impl IntoView {
                     {field_view("First name", "first_name", "firstName", me.first_name.clone(), "text", "given-name")}
                     {field_view("Last name", "last_name", "lastName", me.last_name.clone(), "text", "family-name")}
                     {field_view("New password (leave blank to keep yours)", "password", "password", String::new(), "password", "new-password")}
+                    {field_view("Current password (needed for a new one)", "current_password", "currentPassword", String::new(), "password", "current-password")}
                     <FormError error=general/>
                     <SubmitButton label="Save changes" pending_label="Saving…" pending=action.pending()/>
                 </ActionForm>
             </section>
+            <Devices/>
         </main>
+    }
+}
+
+/// The sessions signed in to this account, each with a way to end it.
+#[component]
+fn Devices() -> impl IntoView {
+    let end = ServerAction::<EndSession>::new();
+    let everywhere = ServerAction::<SignOutEverywhere>::new();
+    let devices = Resource::new(move || end.version().get(), |_| list_sessions());
+    view! {
+        <section aria-labelledby="devices-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
+            <h2 id="devices-heading" class="text-lg font-semibold">"Signed-in devices"</h2>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match devices.await {
+                        Ok(list) => view! {
+                            <ul class="mt-3 divide-y divide-slate-100" data-testid="devices">
+                                {list.into_iter().map(|device| view! { <DeviceRow device end/> }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <p class="mt-3 text-sm text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <ActionForm action=everywhere attr:class="mt-4">
+                <button type="submit" class="rounded-lg border border-red-300 px-3 py-2 text-sm font-semibold text-red-700 hover:bg-red-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500">
+                    "Sign out everywhere"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn DeviceRow(device: SignedInDevice, end: ServerAction<EndSession>) -> impl IntoView {
+    let times = format!(
+        "Signed in {} · last seen {}",
+        format_utc(device.signed_in_at),
+        format_utc(device.last_seen_at)
+    );
+    let label = format!("End the session on {}", device.description);
+    view! {
+        <li class="flex items-center justify-between gap-3 py-3" data-current=device.current.to_string()>
+            <div class="min-w-0">
+                <p class="truncate font-medium">
+                    {device.description.clone()}
+                    {device.current.then(|| view! { <span class="ml-2 rounded bg-emerald-50 px-1.5 py-0.5 text-xs font-semibold text-emerald-700">"This device"</span> })}
+                </p>
+                <p class="text-xs text-slate-500">{times}</p>
+            </div>
+            {(!device.current).then(|| view! {
+                <ActionForm action=end>
+                    <input type="hidden" name="id" value=device.id.clone()/>
+                    <button type="submit" aria-label=label class="shrink-0 rounded-lg border border-slate-300 px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
+                        "End"
+                    </button>
+                </ActionForm>
+            })}
+        </li>
     }
 }

@@ -1,7 +1,7 @@
 //! The ledger as the signed-in user sees it: newest first, a page at a time
 //! (`?before=` is the cursor, so paging is plain links).
 
-use crate::app::components::{AppBar, Avatar, Loading};
+use crate::app::components::{AppBar, Avatar, Hint, Loading};
 use crate::error::AppError;
 use crate::model::{format_utc, Direction, EntryKind, HistoryEntry};
 use crate::server_fns::{get_me, history};
@@ -72,12 +72,14 @@ fn Entry(entry: HistoryEntry) -> impl IntoView {
         (None, EntryKind::Grant) => ("From Paisa", "Welcome balance".to_owned(), "₹".to_owned()),
         (None, _) => ("From Paisa", "Opening balance".to_owned(), "₹".to_owned()),
     };
+    let hint = entry.counterparty.map(|who| who.hint).unwrap_or_default();
     view! {
         <li class="flex items-center justify-between gap-3 py-3" data-direction=if sent { "sent" } else { "received" } data-kind=kind_name(entry.kind)>
             <div class="flex min-w-0 items-center gap-3">
                 <Avatar initial=initial/>
                 <div class="min-w-0">
                     <p class="truncate font-medium"><span class="sr-only">{label} " "</span>{name}</p>
+                    <Hint hint/>
                     <p class="text-xs text-slate-500">{label} " · " {format_utc(entry.created_at)}</p>
                     {entry.note.map(|note| view! { <p class="truncate text-sm text-slate-600">{note}</p> })}
                 </div>

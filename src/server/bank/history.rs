@@ -119,5 +119,6 @@ fn unknown(id: ObjectId) -> UserSummary {
         id: id.to_hex(),
         first_name: String::new(),
         last_name: String::new(),
+        hint: String::new(),
     }
 }

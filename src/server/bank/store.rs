@@ -53,8 +53,8 @@ impl UserDoc {
     }
 }
 
-/// What search and the ledger read of a user: the name, never the email or
-/// the password hash.
+/// What search and the ledger read of a user: the name, and the email only
+/// to mask it ([`mask_email`]); never the password hash.
 #[derive(Debug, Deserialize)]
 pub(crate) struct NameDoc {
     #[serde(rename = "_id")]
@@ -65,17 +65,20 @@ pub(crate) struct NameDoc {
     pub last_name: String,
     #[serde(rename = "nameKey")]
     pub name_key: String,
+    #[serde(default)]
+    pub username: String,
 }
 
 impl NameDoc {
     /// The projection that reads a [`NameDoc`].
     pub fn projection() -> mongodb::bson::Document {
-        mongodb::bson::doc! { "firstName": 1, "lastName": 1, "nameKey": 1 }
+        mongodb::bson::doc! { "firstName": 1, "lastName": 1, "nameKey": 1, "username": 1 }
     }
 
     pub fn summary(self) -> UserSummary {
         UserSummary {
             id: self.id.to_hex(),
+            hint: mask_email(&self.username),
             first_name: self.first_name,
             last_name: self.last_name,
         }
@@ -86,7 +89,22 @@ impl NameDoc {
             id: self.id.to_hex(),
             first_name: self.first_name.clone(),
             last_name: self.last_name.clone(),
+            hint: mask_email(&self.username),
         }
+    }
+}
+
+/// What others see of a user's email, to tell two people of the same name
+/// apart: the first character of the address, `•••`, and the domain
+/// (`asha.rao@example.com` is `a•••@example.com`). Never the whole address,
+/// however short; empty for anything that is not one.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        _ => String::new(),
     }
 }
 
@@ -165,5 +183,29 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
             .as_ref()
             .is_some_and(|w| w.iter().any(|w| w.code == 11000)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_masked_to_a_first_character_and_the_domain() {
+        assert_eq!(mask_email("asha.rao@example.com"), "a•••@example.com");
+        assert_eq!(mask_email("a@example.com"), "a•••@example.com");
+        assert_eq!(mask_email("été@exemple.fr"), "é•••@exemple.fr");
+        for email in ["asha.rao@example.com", "a@example.com", "ab@x.in"] {
+            let hint = mask_email(email);
+            assert!(!hint.contains(email), "{hint} shows {email}");
+            let local = email.split_once('@').unwrap().0;
+            assert!(
+                local.chars().count() < 2 || !hint.contains(local),
+                "{hint} shows {local}"
+            );
+        }
+        for not_an_email in ["", "asha", "@example.com", "asha@"] {
+            assert_eq!(mask_email(not_an_email), "");
+        }
     }
 }

@@ -39,6 +39,17 @@ pub struct ProfileUpdate {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub password: Option<String>,
+    /// Required to change the password: proof it is the owner.
+    pub current_password: Option<String>,
+}
+
+impl ProfileUpdate {
+    /// Whether applying this would check the current password (and hash a
+    /// new one): what a password-change limit counts.
+    pub fn checks_password(&self) -> bool {
+        self.password.as_deref().is_some_and(|p| check_password(p).is_ok())
+            && self.current_password.as_deref().is_some_and(|c| !c.is_empty())
+    }
 }
 
 impl Bank {
@@ -126,7 +137,7 @@ impl Bank {
     /// password are the same error and take the same time.
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<ObjectId, BankError> {
         let username = username.trim().to_lowercase();
-        if username.is_empty() || password.is_empty() || password.len() > 1024 {
+        if username.is_empty() || username.len() > 254 || password.is_empty() || password.len() > 1024 {
             return Err(BankError::BadCredentials);
         }
         let user = self.users.find_one(doc! { "username": &username }).await?;
@@ -193,7 +204,10 @@ impl Bank {
             return Err(BankError::invalid("profile", "Nothing to update"));
         }
         let hash = match update.password {
-            Some(p) => Some(self.passwords.hash(p).await?),
+            Some(p) => {
+                self.check_current_password(user, update.current_password).await?;
+                Some(self.passwords.hash(p).await?)
+            }
             None => None,
         };
         // The search key depends on both names: update only if the names are
@@ -219,6 +233,24 @@ impl Bank {
             if self.users.update_one(filter, doc! { "$set": set }).await?.matched_count == 1 {
                 return Ok(());
             }
+        }
+    }
+
+    /// A password changes only for whoever knows the current one (a stolen
+    /// session alone cannot lock the owner out).
+    async fn check_current_password(&self, user: ObjectId, current: Option<String>) -> Result<(), BankError> {
+        let wrong = || BankError::invalid("currentPassword", "Current password is incorrect");
+        let current = current.filter(|p| !p.is_empty() && p.len() <= 1024).ok_or_else(wrong)?;
+        let stored = self
+            .users
+            .find_one(doc! { "_id": user })
+            .await?
+            .ok_or(BankError::Unauthorized)?
+            .password_hash;
+        if self.passwords.verify(current, Some(stored)).await? {
+            Ok(())
+        } else {
+            Err(wrong())
         }
     }
 }

@@ -22,9 +22,13 @@ pub fn normalize_email(raw: &str) -> Result<String, BankError> {
     Ok(email)
 }
 
-/// Trimmed, 1 to 50 characters, no control characters.
+/// Trimmed, NFC-normalised, 1 to 50 characters (counted after
+/// normalising), and nothing that would make one name look like another:
+/// no control characters, no bidirectional overrides, isolates or marks,
+/// no invisible formatting ([`is_invisible`]).
 pub fn clean_name(field: &'static str, raw: &str) -> Result<String, BankError> {
-    let name = raw.trim();
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = raw.trim().nfc().collect();
     let label = if field == "firstName" {
         "First name"
     } else {
@@ -39,13 +43,64 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, BankError> {
             format!("{label} must be at most 50 characters"),
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(BankError::invalid(
-            field,
-            format!("{label} contains invalid characters"),
-        ));
+    let mut previous = None;
+    for c in name.chars() {
+        if c.is_control() || (is_invisible(c) && !joins_after_virama(c, previous)) {
+            return Err(BankError::invalid(
+                field,
+                format!("{label} contains invalid characters"),
+            ));
+        }
+        previous = Some(c);
     }
-    Ok(name.to_owned())
+    Ok(name)
+}
+
+/// Characters that show nothing themselves but change how the text around
+/// them reads: every format character (general category Cf, as of Unicode
+/// 18; bidirectional overrides, isolates and marks among them), and the
+/// fillers that render as blank (Hangul fillers, the combining grapheme
+/// joiner, the blank Braille pattern). Two names differing only in these
+/// look the same.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' // soft hyphen
+            | '\u{034F}' // combining grapheme joiner
+            | '\u{0600}'..='\u{0605}' // Arabic number signs
+            | '\u{061C}' // Arabic letter mark
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{115F}'..='\u{1160}' // Hangul choseong and jungseong fillers
+            | '\u{180E}' // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{206F}' // bidi isolates, deprecated format characters
+            | '\u{2800}' // Braille pattern blank
+            | '\u{3164}' // Hangul filler
+            | '\u{FEFF}' // zero-width no-break space (byte order mark)
+            | '\u{FFA0}' // halfwidth Hangul filler
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}' // Egyptian hieroglyph format controls
+            | '\u{1BCA0}'..='\u{1BCA3}' // shorthand format controls
+            | '\u{1D173}'..='\u{1D17A}' // musical symbol format controls
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}' // tags
+    )
+}
+
+/// The one place a zero-width joiner or non-joiner is part of how a name
+/// is written: right after a virama, choosing a half form or an explicit
+/// virama in Indic scripts (IDNA's CONTEXTJ rule, RFC 5892 appendix A.1 and
+/// A.2). There it changes what the name looks like, so it cannot hide.
+fn joins_after_virama(c: char, previous: Option<char>) -> bool {
+    use unicode_normalization::char::canonical_combining_class;
+    matches!(c, '\u{200C}' | '\u{200D}') && previous.is_some_and(|p| canonical_combining_class(p) == 9)
 }
 
 /// 8 to 128 characters (NIST 800-63B: length, not composition rules).
@@ -114,6 +169,109 @@ mod tests {
         assert!(clean_name("lastName", &"x".repeat(51)).is_err());
         assert_eq!(clean_name("lastName", &"é".repeat(50)).unwrap().chars().count(), 50);
         assert!(clean_name("lastName", "a\u{0}b").is_err());
+    }
+
+    fn refusal(field: &'static str, raw: &str) -> String {
+        match clean_name(field, raw) {
+            Err(BankError::Invalid { field: f, message }) if f == field => message,
+            other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_with_bidi_controls_are_refused() {
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', // embeddings, overrides
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', // isolates
+            '\u{200E}', '\u{200F}', '\u{061C}', // marks
+        ] {
+            let name = format!("Asha{c}Rao");
+            assert_eq!(refusal("firstName", &name), "First name contains invalid characters");
+            assert_eq!(
+                refusal("lastName", &format!("{c}oaR")),
+                "Last name contains invalid characters"
+            );
+        }
+        // "Rao" that displays as "oaR" and the like: refused wherever it is.
+        assert!(clean_name("lastName", "\u{202E}oaR\u{202C}").is_err());
+    }
+
+    #[test]
+    fn names_with_invisible_characters_are_refused() {
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{2061}',
+            '\u{2062}',
+            '\u{2063}',
+            '\u{2064}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{180E}',
+            '\u{034F}',
+            '\u{3164}',
+            '\u{115F}',
+            '\u{FFA0}',
+            '\u{2800}',
+            '\u{E0041}',
+            '\u{1BCA0}',
+        ] {
+            assert!(is_invisible(c), "{:04X}", c as u32);
+            assert_eq!(
+                refusal("firstName", &format!("As{c}ha")),
+                "First name contains invalid characters",
+                "U+{:04X}",
+                c as u32
+            );
+            // Alone, or at the edges (trimming keeps them: they are not spaces).
+            assert_eq!(
+                refusal("lastName", &c.to_string()),
+                "Last name contains invalid characters"
+            );
+            assert_eq!(
+                refusal("lastName", &format!(" Rao{c} ")),
+                "Last name contains invalid characters"
+            );
+        }
+        // Visible letters, marks and spaces are not caught.
+        for c in ['a', 'é', '\u{0301}', ' ', '-', '\'', 'अ', '\u{094D}', '中'] {
+            assert!(!is_invisible(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_joiner_after_a_virama_is_part_of_the_name() {
+        // A half form (virama + ZWJ, as in the eyelash ra) and an explicit
+        // virama (virama + ZWNJ), as IDNA allows them; anywhere else the
+        // joiners are refused.
+        assert_eq!(clean_name("firstName", "सूर्\u{200D}या").unwrap(), "सूर्\u{200D}या");
+        assert!(clean_name("firstName", "क्\u{200C}ष").is_ok());
+        assert!(clean_name("firstName", "क\u{200D}ष").is_err());
+        assert!(clean_name("firstName", "\u{200D}Asha").is_err());
+        assert!(clean_name("firstName", "Asha\u{200C}").is_err());
+    }
+
+    #[test]
+    fn names_are_nfc_normalised_and_counted_after() {
+        // "é" as e + combining acute and as one character: the same name.
+        assert_eq!(clean_name("firstName", "Rene\u{0301}e").unwrap(), "Ren\u{00E9}e");
+        assert_eq!(
+            clean_name("firstName", "Rene\u{0301}e").unwrap(),
+            clean_name("firstName", "Ren\u{00E9}e").unwrap()
+        );
+        // Hangul jamo compose into a syllable.
+        assert_eq!(clean_name("lastName", "\u{1100}\u{1161}").unwrap(), "\u{AC00}");
+        // 100 characters that normalise to 50: accepted; 51 after: refused.
+        let decomposed = "e\u{0301}".repeat(50);
+        assert_eq!(decomposed.chars().count(), 100);
+        let name = clean_name("lastName", &decomposed).unwrap();
+        assert_eq!(name, "\u{00E9}".repeat(50));
+        assert_eq!(
+            refusal("lastName", &"e\u{0301}".repeat(51)),
+            "Last name must be at most 50 characters"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 
 const HISTORY: Refusals = Refusals::All(StatusCode::BAD_REQUEST, "Invalid query");
 
-async fn balance(State(state): State<AppState>, AuthUser(user): AuthUser) -> Result<Json<Value>, ApiError> {
+async fn balance(State(state): State<AppState>, AuthUser { user, .. }: AuthUser) -> Result<Json<Value>, ApiError> {
     let balance = state
         .bank
         .balance(user)
@@ -42,7 +42,7 @@ struct TransferBody {
 
 async fn transfer(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     headers: HeaderMap,
     body: Result<StrictJson<TransferBody>, BadInput>,
 ) -> Result<Json<Value>, ApiError> {
@@ -75,7 +75,7 @@ struct HistoryQuery {
 
 async fn transactions(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|_| HISTORY.bad_input())?;
@@ -92,8 +92,7 @@ async fn transactions(
 }
 
 fn history_json(e: &HistoryEntry) -> Value {
-    let created = chrono::DateTime::from_timestamp_millis(e.created_at)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let created = super::rfc3339(e.created_at);
     json!({
         "id": e.id,
         "kind": e.kind,

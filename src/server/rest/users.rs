@@ -3,7 +3,8 @@
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
 use crate::server::bank::{ProfileUpdate, SignUp, SEARCH_LIMIT};
-use crate::server::session::{AuthUser, ClientAddress};
+use crate::server::session::{self, AuthUser, ClientAddress, SignInRefused};
+use crate::server::session_store::Device;
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -39,9 +40,10 @@ struct SignUpBody {
 async fn sign_up(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
+    device: Device,
     body: Result<StrictJson<SignUpBody>, BadInput>,
 ) -> Result<Json<Value>, ApiError> {
-    state.throttle.attempt(address, None).map_err(ApiError::too_many)?;
+    state.throttle.attempt(address).map_err(ApiError::too_many)?;
     let StrictJson(body) = body.map_err(|_| SIGN_UP.bad_input())?;
     let input = SignUp {
         username: body.username,
@@ -49,7 +51,7 @@ async fn sign_up(
         last_name: body.last_name,
         password: body.password,
     };
-    let token = async { state.tokens.issue(state.bank.sign_up(input).await?) }
+    let token = async { session::open(&state, state.bank.sign_up(input).await?, &device).await }
         .await
         .map_err(|e| ApiError::bank(e, SIGN_UP))?;
     Ok(Json(json!({ "message": "User created successfully", "token": token })))
@@ -64,21 +66,20 @@ struct SignInBody {
 async fn sign_in(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
+    device: Device,
     body: Result<StrictJson<SignInBody>, BadInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body.ok().map(|StrictJson(b)| b);
-    state
-        .throttle
-        .attempt(address, body.as_ref().map(|b| b.username.as_str()))
-        .map_err(ApiError::too_many)?;
-    let body = body.ok_or_else(|| SIGN_IN.bad_input())?;
-    let token = async {
-        state
-            .tokens
-            .issue(state.bank.sign_in(&body.username, &body.password).await?)
-    }
-    .await
-    .map_err(|e| ApiError::bank(e, SIGN_IN))?;
+    let Ok(StrictJson(body)) = body else {
+        // Still an attempt from this network.
+        state.throttle.attempt(address).map_err(ApiError::too_many)?;
+        return Err(SIGN_IN.bad_input());
+    };
+    let token = session::sign_in(&state, &body.username, &body.password, address, &device)
+        .await
+        .map_err(|refused| match refused {
+            SignInRefused::TooMany(wait) => ApiError::too_many(wait),
+            SignInRefused::Bank(e) => ApiError::bank(e, SIGN_IN),
+        })?;
     Ok(Json(json!({ "token": token })))
 }
 
@@ -86,13 +87,15 @@ async fn sign_in(
 #[serde(rename_all = "camelCase")]
 struct UpdateBody {
     password: Option<String>,
+    /// Required with `password`.
+    current_password: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
 }
 
 async fn update_user(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthUser { user, session }: AuthUser,
     body: Result<StrictJson<UpdateBody>, BadInput>,
 ) -> Result<Json<Value>, ApiError> {
     let StrictJson(body) = body.map_err(|_| UPDATE.bad_input())?;
@@ -100,12 +103,25 @@ async fn update_user(
         first_name: body.first_name,
         last_name: body.last_name,
         password: body.password,
+        current_password: body.current_password,
     };
+    let new_password = update.password.is_some();
+    if update.checks_password() {
+        state.throttle.password_change(user).map_err(ApiError::too_many)?;
+    }
     state
         .bank
         .update_profile(user, update)
         .await
         .map_err(|e| ApiError::bank(e, UPDATE))?;
+    // A new password ends every other session; this one stays signed in.
+    if new_password {
+        state
+            .sessions
+            .end_all(user, Some(session))
+            .await
+            .map_err(|e| ApiError::bank(e, UPDATE))?;
+    }
     Ok(Json(json!({ "message": "Updated successfully" })))
 }
 
@@ -117,7 +133,7 @@ struct BulkQuery {
 
 async fn bulk(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthUser { user, .. }: AuthUser,
     query: Result<Query<BulkQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|_| BULK.bad_input())?;

@@ -1,0 +1,398 @@
+//! Server-side sessions: every token names one (`sid`), and a session can
+//! be ended (sign-out, sign-out everywhere, a password change, "End" on the
+//! profile page) long before its token expires.
+//!
+//! Checking a session must not cost a database read per request, and ending
+//! one must reach every instance within a second. So each instance keeps
+//! the sessions it has seen in memory, and one change stream on the
+//! `sessions` collection tells it of every session ended anywhere. While the
+//! stream is down (a database restart), the cache is bypassed: sessions are
+//! read from the database, never trusted stale.
+
+use super::error::BankError;
+use futures::StreamExt;
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const SESSIONS: &str = "sessions";
+/// Stored at most this often per session: "last seen" is for people, to the
+/// minute.
+const LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
+/// Longest user agent kept.
+const USER_AGENT_CHARS: usize = 200;
+/// Sessions remembered per instance before the cache starts over.
+const CACHE_LIMIT: usize = 200_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionDoc {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    #[serde(rename = "userId")]
+    user: ObjectId,
+    #[serde(rename = "createdAt")]
+    created_at: DateTime,
+    #[serde(rename = "lastSeenAt")]
+    last_seen_at: DateTime,
+    #[serde(rename = "userAgent")]
+    user_agent: String,
+    /// The client's network, not its address: `203.0.113.0/24`, `2001:db8:1:2::/64`.
+    network: String,
+    /// The TTL index removes it after this.
+    #[serde(rename = "expiresAt")]
+    expires_at: DateTime,
+    revoked: bool,
+}
+
+/// A session as its owner sees it on the profile page and in the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+/// Who is signing in, for the list of devices.
+#[derive(Clone, Debug, Default)]
+pub struct Device {
+    pub user_agent: String,
+    pub address: Option<std::net::IpAddr>,
+}
+
+#[derive(Clone, Copy)]
+struct Cached {
+    user: ObjectId,
+    expires_at: i64,
+    revoked: bool,
+    /// When this instance last stored "last seen" (ms).
+    seen_stored: i64,
+}
+
+#[derive(Clone)]
+pub struct SessionStore {
+    sessions: Collection<SessionDoc>,
+    ttl: Duration,
+    cache: Arc<Mutex<HashMap<ObjectId, Cached>>>,
+    /// Whether the change stream is running, so the cache can be trusted.
+    watching: Arc<AtomicBool>,
+}
+
+impl SessionStore {
+    pub fn new(db: &Database, ttl: Duration) -> SessionStore {
+        SessionStore {
+            sessions: db.collection(SESSIONS),
+            ttl,
+            cache: Arc::default(),
+            watching: Arc::default(),
+        }
+    }
+
+    /// How long a session lasts.
+    pub fn lifetime(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Starts a session for `user`; its id goes into the token.
+    pub async fn open(&self, user: ObjectId, device: &Device) -> Result<ObjectId, BankError> {
+        let now = DateTime::now();
+        let session = SessionDoc {
+            id: ObjectId::new(),
+            user,
+            created_at: now,
+            last_seen_at: now,
+            user_agent: device.user_agent.chars().take(USER_AGENT_CHARS).collect(),
+            network: device.address.map(network).unwrap_or_default(),
+            expires_at: DateTime::from_millis(now.timestamp_millis() + self.ttl.as_millis() as i64),
+            revoked: false,
+        };
+        self.sessions.insert_one(&session).await?;
+        self.remember(session.id, cached(&session));
+        Ok(session.id)
+    }
+
+    /// Starts one session for each of `users` at once (a seed for the
+    /// benchmark and the tests); their ids in order.
+    pub async fn open_many(&self, users: &[ObjectId], device: &Device) -> Result<Vec<ObjectId>, BankError> {
+        let now = DateTime::now();
+        let expires_at = DateTime::from_millis(now.timestamp_millis() + self.ttl.as_millis() as i64);
+        let sessions: Vec<SessionDoc> = users
+            .iter()
+            .map(|&user| SessionDoc {
+                id: ObjectId::new(),
+                user,
+                created_at: now,
+                last_seen_at: now,
+                user_agent: device.user_agent.chars().take(USER_AGENT_CHARS).collect(),
+                network: device.address.map(network).unwrap_or_default(),
+                expires_at,
+                revoked: false,
+            })
+            .collect();
+        for batch in sessions.chunks(10_000) {
+            self.sessions.insert_many(batch).await?;
+        }
+        Ok(sessions.iter().map(|s| s.id).collect())
+    }
+
+    /// Whether `sid` is a live session of `user`.
+    pub async fn check(&self, sid: ObjectId, user: ObjectId) -> Result<(), BankError> {
+        let now = DateTime::now().timestamp_millis();
+        let watching = self.watching.load(Ordering::Acquire);
+        let session = match watching.then(|| self.lookup(sid)).flatten() {
+            Some(session) => session,
+            None => {
+                let found = self.sessions.find_one(doc! { "_id": sid }).await?;
+                let fresh = found.as_ref().map(cached).ok_or(BankError::Unauthorized)?;
+                // Unwatched, the cache may be stale: the database's word only.
+                if watching {
+                    self.remember(sid, fresh)
+                } else {
+                    fresh
+                }
+            }
+        };
+        if session.user != user || session.revoked || session.expires_at <= now {
+            return Err(BankError::Unauthorized);
+        }
+        if now - session.seen_stored >= LAST_SEEN_EVERY.as_millis() as i64 {
+            self.store_last_seen(sid, now);
+        }
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first; `current` marked.
+    pub async fn list(&self, user: ObjectId, current: ObjectId) -> Result<Vec<SessionInfo>, BankError> {
+        use futures::TryStreamExt;
+        let now = DateTime::now();
+        let found: Vec<SessionDoc> = self
+            .sessions
+            .find(doc! { "userId": user, "revoked": false, "expiresAt": { "$gt": now } })
+            .sort(doc! { "_id": -1 })
+            .limit(100)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|s| SessionInfo {
+                id: s.id.to_hex(),
+                created_at: s.created_at.timestamp_millis(),
+                last_seen_at: s.last_seen_at.timestamp_millis(),
+                user_agent: s.user_agent,
+                current: s.id == current,
+            })
+            .collect())
+    }
+
+    /// Ends one of `user`'s sessions; `false` when it is not theirs (or
+    /// does not exist).
+    pub async fn end(&self, user: ObjectId, sid: ObjectId) -> Result<bool, BankError> {
+        let ended = self
+            .sessions
+            .update_one(
+                doc! { "_id": sid, "userId": user },
+                doc! { "$set": { "revoked": true } },
+            )
+            .await?;
+        let ended = ended.matched_count == 1;
+        if ended {
+            self.forget(sid);
+        }
+        Ok(ended)
+    }
+
+    /// Ends every session of `user` but `keep` (none: all of them).
+    pub async fn end_all(&self, user: ObjectId, keep: Option<ObjectId>) -> Result<(), BankError> {
+        let mut filter = doc! { "userId": user, "revoked": false };
+        if let Some(keep) = keep {
+            filter.insert("_id", doc! { "$ne": keep });
+        }
+        self.sessions
+            .update_many(filter, doc! { "$set": { "revoked": true } })
+            .await?;
+        // This instance at once; the others by the change stream.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for (sid, session) in cache.iter_mut() {
+            if session.user == user && Some(*sid) != keep {
+                session.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, sid: ObjectId) -> Option<Cached> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&sid).copied()
+    }
+
+    /// Caches a session read from the database, unless the change stream
+    /// has meanwhile said it ended (that word wins); returns what is cached.
+    fn remember(&self, sid: ObjectId, session: Cached) -> Cached {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        *cache.entry(sid).or_insert(session)
+    }
+
+    /// Marks a session ended in this instance's cache.
+    fn forget(&self, sid: ObjectId) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = cache.get_mut(&sid) {
+            session.revoked = true;
+        } else {
+            cache.insert(
+                sid,
+                Cached {
+                    user: ObjectId::from_bytes([0; 12]),
+                    expires_at: i64::MAX,
+                    revoked: true,
+                    seen_stored: 0,
+                },
+            );
+        }
+    }
+
+    /// Stores "last seen" in the background: the request does not wait.
+    fn store_last_seen(&self, sid: ObjectId, now: i64) {
+        if let Some(session) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&sid) {
+            session.seen_stored = now;
+        }
+        let sessions = self.sessions.clone();
+        tokio::spawn(async move {
+            let seen = doc! { "$set": { "lastSeenAt": DateTime::from_millis(now) } };
+            if let Err(e) = sessions.update_one(doc! { "_id": sid }, seen).await {
+                tracing::debug!(error = %e, "last seen not stored");
+            }
+        });
+    }
+
+    /// Follows every change to the sessions, for as long as the process
+    /// runs: an ended session leaves every instance's cache within the
+    /// stream's delay. Reconnects (from its resume token) after an error.
+    pub fn watch(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut resume: Option<ResumeToken> = None;
+            loop {
+                if let Err(e) = store.follow(&mut resume).await {
+                    tracing::warn!(error = %e, "session change stream interrupted; reconnecting");
+                }
+                store.watching.store(false, Ordering::Release);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    }
+
+    async fn follow(&self, resume: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
+        let sessions = self.sessions.clone_with_type::<Document>();
+        let mut stream = match sessions.watch().resume_after(resume.clone()).await {
+            Ok(stream) => stream,
+            Err(e) if resume.is_some() => {
+                // The token is too old to resume from: start afresh, and
+                // forget what may have changed unseen meanwhile.
+                tracing::warn!(error = %e, "cannot resume the session change stream");
+                *resume = None;
+                sessions.watch().await?
+            }
+            Err(e) => return Err(e),
+        };
+        if resume.is_none() {
+            self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        self.watching.store(true, Ordering::Release);
+        while let Some(event) = stream.next().await {
+            let event: ChangeStreamEvent<Document> = event?;
+            self.apply(&event);
+            *resume = stream.resume_token();
+        }
+        Ok(())
+    }
+
+    fn apply(&self, event: &ChangeStreamEvent<Document>) {
+        let sid = event
+            .document_key
+            .as_ref()
+            .and_then(|k| k.get_object_id("_id").ok())
+            .unwrap_or(ObjectId::from_bytes([0; 12]));
+        match event.operation_type {
+            OperationType::Delete => self.forget(sid),
+            // "Last seen" updates are most of them: only an ending counts.
+            OperationType::Update => {
+                let revoked = event
+                    .update_description
+                    .as_ref()
+                    .map(|u| u.updated_fields.get_bool("revoked"));
+                if revoked == Some(Ok(true)) {
+                    self.forget(sid);
+                }
+            }
+            // Not a change Paisa makes: read it afresh when next used.
+            OperationType::Replace => {
+                self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&sid);
+            }
+            OperationType::Drop | OperationType::DropDatabase | OperationType::Invalidate => {
+                self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The indexes sessions need: expiry (the TTL index drops a session once
+/// expired) and the user's sessions. Idempotent.
+pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
+    let expire = IndexOptions::builder().expire_after(Duration::ZERO).build();
+    db.collection::<Document>(SESSIONS)
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! { "expiresAt": 1 })
+                .options(expire)
+                .build(),
+            IndexModel::builder().keys(doc! { "userId": 1 }).build(),
+        ])
+        .await?;
+    Ok(())
+}
+
+fn cached(session: &SessionDoc) -> Cached {
+    Cached {
+        user: session.user,
+        expires_at: session.expires_at.timestamp_millis(),
+        revoked: session.revoked,
+        seen_stored: session.last_seen_at.timestamp_millis(),
+    }
+}
+
+/// The client's network: an IPv4 address's /24, an IPv6 address's /64.
+pub fn network(address: std::net::IpAddr) -> String {
+    match address {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_hide_the_host() {
+        assert_eq!(network("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
+        assert_eq!(network("2001:db8:1:2:3:4:5:6".parse().unwrap()), "2001:db8:1:2::/64");
+    }
+}

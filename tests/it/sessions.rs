@@ -1,0 +1,232 @@
+//! Sessions you control: a token names a server-side session, which
+//! sign-out, sign-out everywhere, "End" and a password change end on every
+//! instance within a second.
+
+use crate::common::http::{status_and_body, Api};
+use crate::common::{serve, TestEnv, PASSWORD};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn status(api: &Api, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+    status_and_body(api.call(method, path, Some(token), body).await).await
+}
+
+/// Polls `GET /account/balance` at `base` until it answers 403; how long
+/// that took, or none within `limit`.
+async fn dead_within(base: &str, token: &str, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    while started.elapsed() < limit {
+        let res = http
+            .get(format!("{base}/api/v1/account/balance"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::FORBIDDEN {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn signing_out_ends_that_session_only() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let me = env.user("Asha", "Rao").await;
+    let (phone, laptop) = (env.token(me).await, env.token(me).await);
+    assert_eq!(api.balance(&phone).await, api.balance(&laptop).await);
+    let (code, body) = status(&api, Method::POST, "/user/signout", &phone, None).await;
+    assert_eq!((code, body), (StatusCode::OK, json!({"message": "Signed out"})));
+    let (code, body) = status(&api, Method::GET, "/account/balance", &phone, None).await;
+    assert_eq!((code, body), (StatusCode::FORBIDDEN, json!({})));
+    // The other device is still signed in.
+    api.balance(&laptop).await;
+    // Signing out twice is "not signed in".
+    assert_eq!(
+        status(&api, Method::POST, "/user/signout", &phone, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (me, other) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    let (phone, laptop, theirs) = (env.token(me).await, env.token(me).await, env.token(other).await);
+    let (code, body) = status(&api, Method::POST, "/user/signout-all", &laptop, None).await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::OK, json!({"message": "Signed out everywhere"}))
+    );
+    for token in [&phone, &laptop] {
+        assert_eq!(
+            status(&api, Method::GET, "/account/balance", token, None).await.0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    // Someone else's sessions are theirs.
+    api.balance(&theirs).await;
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_ended_by_their_owner_only() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (me, other) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    let (phone, laptop, theirs) = (env.token(me).await, env.token(me).await, env.token(other).await);
+    let (code, body) = status(&api, Method::GET, "/user/sessions", &phone, None).await;
+    assert_eq!(code, StatusCode::OK);
+    let sessions = body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    for s in sessions {
+        assert!(s["createdAt"].as_str().unwrap().ends_with('Z'));
+        assert!(s["lastSeenAt"].as_str().is_some() && s["userAgent"].is_string());
+    }
+    let laptop_id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another user cannot end it, nor learn that it exists.
+    let (code, body) = status(
+        &api,
+        Method::DELETE,
+        &format!("/user/sessions/{laptop_id}"),
+        &theirs,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (code, body),
+        (StatusCode::NOT_FOUND, json!({"message": "No such session"}))
+    );
+    let (code, _) = status(&api, Method::DELETE, "/user/sessions/not-an-id", &phone, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    api.balance(&laptop).await;
+    // Its owner can.
+    let (code, body) = status(
+        &api,
+        Method::DELETE,
+        &format!("/user/sessions/{laptop_id}"),
+        &phone,
+        None,
+    )
+    .await;
+    assert_eq!((code, body), (StatusCode::OK, json!({"message": "Signed out"})));
+    assert_eq!(
+        status(&api, Method::GET, "/account/balance", &laptop, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, body) = status(&api, Method::GET, "/user/sessions", &phone, None).await;
+    assert_eq!(body["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_ends_the_other_sessions() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let me = env.user("Asha", "Rao").await;
+    let (here, elsewhere) = (env.token(me).await, env.token(me).await);
+    let refused = (
+        StatusCode::LENGTH_REQUIRED,
+        json!({"message": "Error while updating information"}),
+    );
+    let before = crate::common::db::find(&env.db, "users", mongodb::bson::doc! { "_id": me })
+        .await
+        .unwrap();
+    for body in [
+        json!({"password": "a whole new passphrase"}),
+        json!({"password": "a whole new passphrase", "currentPassword": "not the password"}),
+        json!({"password": "a whole new passphrase", "currentPassword": ""}),
+    ] {
+        assert_eq!(
+            status(&api, Method::PUT, "/user", &here, Some(body.clone())).await,
+            refused,
+            "{body}"
+        );
+    }
+    let after = crate::common::db::find(&env.db, "users", mongodb::bson::doc! { "_id": me })
+        .await
+        .unwrap();
+    assert_eq!(before, after, "a refused change changed the user");
+    api.balance(&elsewhere).await;
+
+    let body = json!({"password": "a whole new passphrase", "currentPassword": PASSWORD});
+    let (code, _) = status(&api, Method::PUT, "/user", &here, Some(body)).await;
+    assert_eq!(code, StatusCode::OK);
+    // This session stays; every other one is over.
+    api.balance(&here).await;
+    assert_eq!(
+        status(&api, Method::GET, "/account/balance", &elsewhere, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A name change alone needs no password.
+    let (code, _) = status(
+        &api,
+        Method::PUT,
+        "/user",
+        &here,
+        Some(json!({"firstName": "Asha Devi"})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_ended_session_is_refused_by_another_instance_within_a_second() {
+    let env = TestEnv::new().await;
+    let a = env.serve().await;
+    // A second instance: its own session cache and change stream.
+    let other = env.other_instance_state();
+    other.sessions.watch();
+    let b = serve(other).await;
+    let me = env.user("Asha", "Rao").await;
+    let http = reqwest::Client::new();
+    for (how, path) in [
+        ("sign-out", "/api/v1/user/signout"),
+        ("sign-out everywhere", "/api/v1/user/signout-all"),
+    ] {
+        let token = env.token(me).await;
+        // B has seen (and cached) the session.
+        let seen = http
+            .get(format!("{b}/api/v1/account/balance"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(seen.status(), StatusCode::OK);
+        let ended = http
+            .post(format!("{a}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ended.status(), StatusCode::OK);
+        let took = dead_within(&b, &token, Duration::from_secs(1)).await;
+        assert!(took.is_some(), "{how} through A not seen by B within 1 s");
+        println!("{how}: refused by B after {took:?}");
+    }
+    // A password change through A ends B's other sessions too.
+    let (here, elsewhere) = (env.token(me).await, env.token(me).await);
+    let seen = http
+        .get(format!("{b}/api/v1/account/balance"))
+        .bearer_auth(&elsewhere)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.status(), StatusCode::OK);
+    let changed = http
+        .put(format!("{a}/api/v1/user"))
+        .bearer_auth(&here)
+        .json(&json!({"password": "a whole new passphrase", "currentPassword": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(dead_within(&b, &elsewhere, Duration::from_secs(1)).await.is_some());
+}
