@@ -60,7 +60,7 @@ async fn audit_database(args: &AuditArgs) -> Result<Report, String> {
     if ![ACCOUNTS, JOURNAL].iter().all(|c| collections.iter().any(|n| n == c)) {
         return Err(format!("database {:?} holds no Paisa accounts and journal", args.db));
     }
-    let report = audit(&client, &database).await.map_err(|e| e.to_string());
+    let report = audit(&client, &database, args.pace).await.map_err(|e| e.to_string());
     drop(embedded);
     report
 }

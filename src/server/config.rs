@@ -99,6 +99,11 @@ pub struct AuditArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// After each chunk of the journal, wait this many times as long as the
+    /// chunk took, so the database keeps serving payments (0: no waiting).
+    #[arg(long, default_value_t = crate::server::bank::audit::DEFAULT_PACE)]
+    pub pace: u32,
+
     /// Paisa's data folder (for the embedded database).
     #[arg(long, env = "DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,

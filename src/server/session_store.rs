@@ -103,17 +103,7 @@ impl SessionStore {
 
     /// Starts a session for `user`; its id goes into the token.
     pub async fn open(&self, user: ObjectId, device: &Device) -> Result<ObjectId, BankError> {
-        let now = DateTime::now();
-        let session = SessionDoc {
-            id: ObjectId::new(),
-            user,
-            created_at: now,
-            last_seen_at: now,
-            user_agent: device.user_agent.chars().take(USER_AGENT_CHARS).collect(),
-            network: device.address.map(network).unwrap_or_default(),
-            expires_at: DateTime::from_millis(now.timestamp_millis() + self.ttl.as_millis() as i64),
-            revoked: false,
-        };
+        let session = self.new_session(user, device);
         self.sessions.insert_one(&session).await?;
         self.remember(session.id, cached(&session));
         Ok(session.id)
@@ -122,25 +112,25 @@ impl SessionStore {
     /// Starts one session for each of `users` at once (a seed for the
     /// benchmark and the tests); their ids in order.
     pub async fn open_many(&self, users: &[ObjectId], device: &Device) -> Result<Vec<ObjectId>, BankError> {
-        let now = DateTime::now();
-        let expires_at = DateTime::from_millis(now.timestamp_millis() + self.ttl.as_millis() as i64);
-        let sessions: Vec<SessionDoc> = users
-            .iter()
-            .map(|&user| SessionDoc {
-                id: ObjectId::new(),
-                user,
-                created_at: now,
-                last_seen_at: now,
-                user_agent: device.user_agent.chars().take(USER_AGENT_CHARS).collect(),
-                network: device.address.map(network).unwrap_or_default(),
-                expires_at,
-                revoked: false,
-            })
-            .collect();
+        let sessions: Vec<SessionDoc> = users.iter().map(|&user| self.new_session(user, device)).collect();
         for batch in sessions.chunks(10_000) {
             self.sessions.insert_many(batch).await?;
         }
         Ok(sessions.iter().map(|s| s.id).collect())
+    }
+
+    fn new_session(&self, user: ObjectId, device: &Device) -> SessionDoc {
+        let now = DateTime::now();
+        SessionDoc {
+            id: ObjectId::new(),
+            user,
+            created_at: now,
+            last_seen_at: now,
+            user_agent: device.user_agent.chars().take(USER_AGENT_CHARS).collect(),
+            network: device.address.map(network).unwrap_or_default(),
+            expires_at: DateTime::from_millis(now.timestamp_millis() + self.ttl.as_millis() as i64),
+            revoked: false,
+        }
     }
 
     /// Whether `sid` is a live session of `user`.

@@ -198,6 +198,14 @@ mod tests {
             ))
         );
         assert!(s.verify(&none).is_err());
+    }
+
+    #[test]
+    fn rejects_tampered_and_incomplete_tokens() {
+        let s = tokens();
+        let id = ObjectId::new().to_hex();
+        let sid = ObjectId::new().to_hex();
+        let b64 = |v: &str| base64_url_encode(v.as_bytes());
         // Tampered payload, original signature.
         let good = s.issue(ObjectId::new(), ObjectId::new()).unwrap();
         let mut parts: Vec<&str> = good.split('.').collect();

@@ -31,7 +31,7 @@ pub async fn set_balance(db: &Database, user: ObjectId, paise: i64) {
 /// Runs `paisa audit`'s checks over `db` and fails the test, listing every
 /// violation, unless the books hold.
 pub async fn assert_books_balance(db: &Database) {
-    let report = paisa::server::bank::audit::audit(db.client(), db)
+    let report = paisa::server::bank::audit::audit(db.client(), db, 0)
         .await
         .expect("the audit runs");
     assert!(

@@ -163,7 +163,9 @@ async fn first_release_data(env: &TestEnv) -> Vec<(ObjectId, i64)> {
 async fn first_release_balances_are_brought_in_once() {
     let env = TestEnv::new().await;
     let users = first_release_data(&env).await;
-    let report = paisa::server::bank::audit::audit(&env.client, &env.db).await.unwrap();
+    let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
+        .await
+        .unwrap();
     assert!(!report.violations.is_empty(), "unexplained balances must show");
 
     // Two instances starting at once, then a restart: each account is
@@ -335,4 +337,62 @@ async fn an_idempotency_key_is_remembered_for_a_day() {
     assert_ne!(later.transfer_id, first.transfer_id);
     assert_eq!(balance(&env.db, a).await, 9_800);
     assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() {
+    let env = TestEnv::new().await;
+    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, a, 10_000).await;
+    let first = env
+        .bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("k"))
+        .await
+        .unwrap();
+    let checks =
+        |report: paisa::server::bank::audit::Report| report.violations.into_iter().map(|v| v.check).collect::<Vec<_>>();
+    // A second entry under the same key, a minute later: the key moved
+    // money twice (its postings applied too, so only the key is wrong).
+    let journal = env.db.collection::<Document>("transfers");
+    let entry = find(&env.db, "transfers", doc! { "idempotencyKey": "k" })
+        .await
+        .unwrap();
+    let mut twin = entry.clone();
+    twin.insert("_id", ObjectId::new());
+    journal.insert_one(&twin).await.unwrap();
+    let accounts = env.db.collection::<Document>("accounts");
+    accounts
+        .update_one(
+            doc! { "userId": a },
+            doc! { "$inc": { "balance": -100_i64, "debits": 100_i64 } },
+        )
+        .await
+        .unwrap();
+    accounts
+        .update_one(
+            doc! { "userId": b },
+            doc! { "$inc": { "balance": 100_i64, "credits": 100_i64 } },
+        )
+        .await
+        .unwrap();
+    let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
+        .await
+        .unwrap();
+    assert_eq!(checks(report), ["one idempotency key applied twice"]);
+    // The first entry gone: its record names nothing (and the books no
+    // longer balance for the two accounts).
+    journal
+        .delete_one(doc! { "_id": ObjectId::parse_str(&first.transfer_id).unwrap() })
+        .await
+        .unwrap();
+    let found = checks(
+        paisa::server::bank::audit::audit(&env.client, &env.db, 0)
+            .await
+            .unwrap(),
+    );
+    assert!(found.contains(&"idempotency record must name its entry"), "{found:?}");
+    assert!(
+        found.contains(&"balance must equal its entries' credits − debits"),
+        "{found:?}"
+    );
 }

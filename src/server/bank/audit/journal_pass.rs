@@ -1,0 +1,116 @@
+//! The journal, read once: in chunks of recipients (`to` is indexed), each
+//! entry added to the tallies of its two accounts, checked, and dropped.
+//! A chunk aims at a few thousand entries; after each one the audit waits,
+//! in proportion to how long the chunk took, so that a database serving one
+//! request at a time still serves payments while the audit runs.
+
+use super::{int, Audit, Remembered, Violation, KEY_LIFETIME};
+use crate::server::bank::store::JOURNAL;
+use crate::server::error::BankError;
+use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
+use mongodb::{ClientSession, Database};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Entries a chunk aims at.
+const CHUNK_ENTRIES: usize = 4_000;
+/// Most recipients in one chunk.
+const MAX_HOLDERS: usize = 2_000;
+
+impl Audit {
+    /// Sums every entry into its sender's debits and its recipient's
+    /// credits; checks each entry, and the idempotency records against the
+    /// entries they name. `pace`: after each chunk, wait `pace` times as
+    /// long as it took (0: no waiting).
+    pub(super) async fn journal(
+        &mut self,
+        db: &Database,
+        session: &mut ClientSession,
+        remembered: &mut HashMap<(ObjectId, String), Remembered>,
+        pace: u32,
+    ) -> Result<(), BankError> {
+        let journal = db.collection::<Document>(JOURNAL);
+        let mut holders: Vec<ObjectId> = self.tallies.keys().copied().collect();
+        holders.sort();
+        let now = DateTime::now().timestamp_millis();
+        let (mut next, mut per_chunk) = (0, 256);
+        while next < holders.len() {
+            let batch = &holders[next..(next + per_chunk).min(holders.len())];
+            next += batch.len();
+            let started = Instant::now();
+            let mut cursor = journal
+                .find(doc! { "to": { "$in": batch } })
+                .projection(doc! { "from": 1, "to": 1, "amount": 1, "idempotencyKey": 1, "createdAt": 1 })
+                .session(&mut *session)
+                .await?;
+            let mut seen = 0;
+            while let Some(entry) = cursor.next(&mut *session).await.transpose()? {
+                seen += 1;
+                self.entry(&entry, remembered, now);
+            }
+            self.entries += seen as u64;
+            // As many recipients as gave the aimed-at number of entries.
+            per_chunk = match seen {
+                0 => per_chunk * 2,
+                n => batch.len() * CHUNK_ENTRIES / n,
+            }
+            .clamp(1, MAX_HOLDERS);
+            if pace > 0 {
+                tokio::time::sleep(started.elapsed() * pace).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, entry: &Document, remembered: &mut HashMap<(ObjectId, String), Remembered>, now: i64) {
+        let id = entry.get_object_id("_id").ok();
+        let amount = int(entry.get("amount"));
+        let (from, to) = (entry.get_object_id("from").ok(), entry.get_object_id("to").ok());
+        if amount <= 0 || from.is_none() || from == to {
+            self.violations.push(Violation {
+                check: "entry must move a positive amount between two accounts",
+                account: None,
+                user: from.map(|f| f.to_hex()),
+                expected: "amount > 0, from ≠ to".into(),
+                found: format!("entry {}: {amount} paise", id.map(|i| i.to_hex()).unwrap_or_default()),
+            });
+        }
+        if let Some(t) = to.and_then(|to| self.tallies.get_mut(&to)) {
+            t.journal_credits += amount;
+        }
+        match from.and_then(|from| self.tallies.get_mut(&from)) {
+            Some(t) => t.journal_debits += amount,
+            None => self.violations.push(Violation {
+                check: "entry names a sender account that does not exist",
+                account: None,
+                user: from.map(|f| f.to_hex()),
+                expected: "an account".into(),
+                found: format!("entry {}", id.map(|i| i.to_hex()).unwrap_or_default()),
+            }),
+        }
+        let (Some(sender), Ok(key)) = (from, entry.get_str("idempotencyKey")) else {
+            return;
+        };
+        // Keyed: the record for (sender, key), while it lives, names this
+        // entry and no other.
+        let Some(record) = remembered.get_mut(&(sender, key.to_owned())) else {
+            return;
+        };
+        if Some(record.entry) == id {
+            record.found = record.to == to && record.amount == amount;
+            return;
+        }
+        let created = entry.get_datetime("createdAt").map_or(0, |t| t.timestamp_millis());
+        if (record.created - created).abs() < KEY_LIFETIME.as_millis() as i64
+            || now - created < KEY_LIFETIME.as_millis() as i64
+        {
+            self.violations.push(Violation {
+                check: "one idempotency key applied twice",
+                account: None,
+                user: from.map(|f| f.to_hex()),
+                expected: format!("only entry {} with key {key}", record.entry.to_hex()),
+                found: format!("also entry {}", id.map(|i| i.to_hex()).unwrap_or_default()),
+            });
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The books, proven: one consistent snapshot of every account, the journal
+//! and the idempotency records, checked against each other. Reads only.
+//!
+//! Memory is bounded by the number of accounts (one tally each) and the
+//! idempotency records (a day's worth: they expire), not by the journal:
+//! it is read once, in chunks of its recipients (`journal_pass.rs`), each
+//! entry summed into the tallies of its two accounts and then dropped.
+//! Between chunks the audit pauses, so a database that serves one request
+//! at a time (the embedded one) keeps serving payments while it runs.
+
+mod journal_pass;
+
+use super::journal::ISSUER;
+use super::store::{ACCOUNTS, IDEMPOTENCY};
+use super::txn::transaction_options;
+use crate::money::Money;
+use crate::server::error::BankError;
+use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
+use mongodb::{Client, ClientSession, Database};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long an idempotency key is remembered: two entries with one key
+/// from one sender closer together than this are a key applied twice.
+pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// What the audit found.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub accounts: u64,
+    pub entries: u64,
+    /// Everything the issuer ever gave out (net), in paise.
+    pub issued: i64,
+    pub seconds: f64,
+    pub violations: Vec<Violation>,
+}
+
+/// One thing that does not add up.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    pub check: &'static str,
+    /// The account document's id, when the violation is about an account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The holder: a user id, or the issuer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub expected: String,
+    pub found: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    account: Option<ObjectId>,
+    balance: i64,
+    /// The account's running totals; none when it has none.
+    totals: Option<(i64, i64)>,
+    journal_debits: i64,
+    journal_credits: i64,
+}
+
+/// How much the audit waits after each chunk of the journal, by default: 4
+/// times as long as the chunk took, so the database spends at most a fifth
+/// of its time on the audit.
+pub const DEFAULT_PACE: u32 = 4;
+
+/// Audits `db` (see the module doc); `pace` as in [`DEFAULT_PACE`] (0: as
+/// fast as the database allows). `Err` only when it cannot run.
+pub async fn audit(client: &Client, db: &Database, pace: u32) -> Result<Report, BankError> {
+    let started = Instant::now();
+    let mut session = client.start_session().await?;
+    // A transaction only to read one snapshot: it writes nothing.
+    session.start_transaction().with_options(transaction_options()).await?;
+    let result = Audit::default().run(db, &mut session, pace).await;
+    let _ = session.abort_transaction().await;
+    let mut report = result?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[derive(Default)]
+struct Audit {
+    tallies: HashMap<ObjectId, Tally>,
+    violations: Vec<Violation>,
+    entries: u64,
+}
+
+/// An idempotency record that says a transfer moved money: its entry.
+struct Remembered {
+    to: Option<ObjectId>,
+    amount: i64,
+    entry: ObjectId,
+    /// When the record was made (ms).
+    created: i64,
+    /// Whether the pass met that entry, matching.
+    found: bool,
+}
+
+impl Audit {
+    async fn run(mut self, db: &Database, session: &mut ClientSession, pace: u32) -> Result<Report, BankError> {
+        self.accounts(db, session).await?;
+        let mut remembered = self.idempotency(db, session).await?;
+        self.journal(db, session, &mut remembered, pace).await?;
+        self.unmatched(remembered);
+        Ok(self.finish())
+    }
+
+    /// Every account: its balance, and its running totals.
+    async fn accounts(&mut self, db: &Database, session: &mut ClientSession) -> Result<(), BankError> {
+        let mut cursor = db
+            .collection::<Document>(ACCOUNTS)
+            .find(doc! {})
+            .projection(doc! { "userId": 1, "balance": 1, "debits": 1, "credits": 1 })
+            .session(&mut *session)
+            .await?;
+        while let Some(account) = cursor.next(&mut *session).await.transpose()? {
+            let Ok(holder) = account.get_object_id("userId") else {
+                self.violations.push(Violation {
+                    check: "account has no holder",
+                    account: account.get_object_id("_id").ok().map(|id| id.to_hex()),
+                    user: None,
+                    expected: "a userId".into(),
+                    found: "none".into(),
+                });
+                continue;
+            };
+            let tally = self.tallies.entry(holder).or_default();
+            tally.account = account.get_object_id("_id").ok();
+            tally.balance = int(account.get("balance"));
+            tally.totals = match (account.get("debits"), account.get("credits")) {
+                (Some(d), Some(c)) => Some((int(Some(d)), int(Some(c)))),
+                _ => None,
+            };
+        }
+        Ok(())
+    }
+
+    /// The idempotency records that name an entry, by (sender, key).
+    async fn idempotency(
+        &mut self,
+        db: &Database,
+        session: &mut ClientSession,
+    ) -> Result<HashMap<(ObjectId, String), Remembered>, BankError> {
+        let mut cursor = db
+            .collection::<Document>(IDEMPOTENCY)
+            .find(doc! { "transfer": { "$type": "objectId" } })
+            .session(&mut *session)
+            .await?;
+        let mut remembered = HashMap::new();
+        while let Some(record) = cursor.next(&mut *session).await.transpose()? {
+            let id = record.get_document("_id").cloned().unwrap_or_default();
+            let (Ok(from), Ok(key), Ok(entry)) = (
+                id.get_object_id("from"),
+                id.get_str("key"),
+                record.get_object_id("transfer"),
+            ) else {
+                continue;
+            };
+            remembered.insert(
+                (from, key.to_owned()),
+                Remembered {
+                    to: record.get_object_id("to").ok(),
+                    amount: int(record.get("amount")),
+                    entry,
+                    created: record.get_datetime("createdAt").map_or(0, |t| t.timestamp_millis()),
+                    found: false,
+                },
+            );
+        }
+        Ok(remembered)
+    }
+
+    /// Records whose entry the pass never met.
+    fn unmatched(&mut self, remembered: HashMap<(ObjectId, String), Remembered>) {
+        for ((from, key), record) in remembered {
+            if !record.found {
+                self.violations.push(Violation {
+                    check: "idempotency record must name its entry",
+                    account: None,
+                    user: Some(from.to_hex()),
+                    expected: format!("entry {} with key {key}", record.entry.to_hex()),
+                    found: "no such entry with that sender, recipient, amount and key".into(),
+                });
+            }
+        }
+    }
+
+    /// The per-account checks, once everything is summed.
+    fn finish(mut self) -> Report {
+        let mut total = 0_i64;
+        let mut issued = 0_i64;
+        let accounts = self.tallies.len() as u64;
+        let mut tallies: Vec<(ObjectId, Tally)> = self.tallies.into_iter().collect();
+        tallies.sort_by_key(|(holder, _)| *holder);
+        for (holder, t) in tallies {
+            let mut flag = |check: &'static str, expected: i64, found: i64| {
+                self.violations.push(Violation {
+                    check,
+                    account: t.account.map(|a| a.to_hex()),
+                    user: Some(holder.to_hex()),
+                    expected: Money::from_paise(expected).to_plain_rupees(),
+                    found: Money::from_paise(found).to_plain_rupees(),
+                });
+            };
+            total += t.balance;
+            let journal = t.journal_credits - t.journal_debits;
+            if holder == ISSUER {
+                issued = -journal;
+            } else if t.balance < 0 {
+                flag("user balance below zero", 0, t.balance);
+            }
+            if t.balance != journal {
+                flag("balance must equal its entries' credits − debits", journal, t.balance);
+            }
+            match t.totals {
+                None => flag("account has no running totals (debits, credits)", journal, t.balance),
+                Some((debits, credits)) => {
+                    if debits != t.journal_debits {
+                        flag("debits total must equal its entries' debits", t.journal_debits, debits);
+                    }
+                    if credits != t.journal_credits {
+                        flag(
+                            "credits total must equal its entries' credits",
+                            t.journal_credits,
+                            credits,
+                        );
+                    }
+                }
+            }
+        }
+        if total != 0 {
+            self.violations.push(Violation {
+                check: "all balances, issuer included, must sum to zero",
+                account: None,
+                user: None,
+                expected: "0.00".into(),
+                found: Money::from_paise(total).to_plain_rupees(),
+            });
+        }
+        Report {
+            accounts,
+            entries: self.entries,
+            issued,
+            seconds: 0.0,
+            violations: self.violations,
+        }
+    }
+}
+
+/// A stored number as paise (Int64, or Int32 as older writers may have
+/// stored small ones); anything else counts as 0 and so shows up as a
+/// difference.
+fn int(value: Option<&Bson>) -> i64 {
+    match value {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        _ => 0,
+    }
+}
