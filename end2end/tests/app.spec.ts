@@ -85,7 +85,7 @@ test("sign out, change the profile, sign in with the new password", async ({ pag
   await page.getByRole("button", { name: "Save changes" }).click();
   await expect(page.getByText("Profile updated.")).toBeVisible();
   await expect(page.getByTestId("greeting")).toHaveText("Hello, Meera");
-  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await expect(page).toHaveURL(/\/signin$/);
   // Private pages now send us to sign in.
   await page.goto("/dashboard");
