@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 /// Entries a chunk aims at.
-const CHUNK_ENTRIES: usize = 4_000;
+pub(super) const CHUNK_ENTRIES: usize = 4_000;
 /// Most recipients in one chunk.
 const MAX_HOLDERS: usize = 2_000;
 

@@ -5,8 +5,10 @@
 //! idempotency records (a day's worth: they expire), not by the journal:
 //! it is read once, in chunks of its recipients (`journal_pass.rs`), each
 //! entry summed into the tallies of its two accounts and then dropped.
-//! Between chunks the audit pauses, so a database that serves one request
-//! at a time (the embedded one) keeps serving payments while it runs.
+//! Accounts are read in chunks too, by ranges of holder ids (an account is
+//! always made with its holder). Between chunks the audit pauses, so a
+//! database that serves one request at a time (the embedded one) keeps
+//! serving payments while it runs.
 
 mod journal_pass;
 
@@ -99,41 +101,70 @@ struct Remembered {
 
 impl Audit {
     async fn run(mut self, db: &Database, session: &mut ClientSession, pace: u32) -> Result<Report, BankError> {
-        self.accounts(db, session).await?;
+        self.accounts(db, session, pace).await?;
         let mut remembered = self.idempotency(db, session).await?;
         self.journal(db, session, &mut remembered, pace).await?;
         self.unmatched(remembered);
         Ok(self.finish())
     }
 
-    /// Every account: its balance, and its running totals.
-    async fn accounts(&mut self, db: &Database, session: &mut ClientSession) -> Result<(), BankError> {
-        let mut cursor = db
-            .collection::<Document>(ACCOUNTS)
-            .find(doc! {})
-            .projection(doc! { "userId": 1, "balance": 1, "debits": 1, "credits": 1 })
+    /// Every account: its balance, and its running totals. Read in chunks
+    /// of holder ids (index ranges over the ObjectId space, widened or
+    /// narrowed to a few thousand accounts each), paced like the journal.
+    async fn accounts(&mut self, db: &Database, session: &mut ClientSession, pace: u32) -> Result<(), BankError> {
+        let accounts = db.collection::<Document>(ACCOUNTS);
+        let first = accounts
+            .find_one(doc! {})
+            .sort(doc! { "userId": 1 })
+            .projection(doc! { "userId": 1 })
             .session(&mut *session)
             .await?;
-        while let Some(account) = cursor.next(&mut *session).await.transpose()? {
-            let Ok(holder) = account.get_object_id("userId") else {
-                self.violations.push(Violation {
-                    check: "account has no holder",
-                    account: account.get_object_id("_id").ok().map(|id| id.to_hex()),
-                    user: None,
-                    expected: "a userId".into(),
-                    found: "none".into(),
-                });
-                continue;
+        let Some(first) = first.and_then(|a| a.get_object_id("userId").ok()) else {
+            return Ok(());
+        };
+        // Ids as numbers: the top 32 of 96 bits are seconds, so 2^64 is
+        // about one second of sign-ups.
+        let (mut from, mut width) = (oid_number(first), 1_u128 << 64);
+        while from < 1 << 96 {
+            let to = from.saturating_add(width);
+            let mut range = doc! { "$gte": oid_from_number(from) };
+            if to < 1 << 96 {
+                range.insert("$lt", oid_from_number(to));
+            }
+            let started = Instant::now();
+            let mut cursor = accounts
+                .find(doc! { "userId": range })
+                .projection(doc! { "userId": 1, "balance": 1, "debits": 1, "credits": 1 })
+                .session(&mut *session)
+                .await?;
+            let mut seen = 0_u128;
+            while let Some(account) = cursor.next(&mut *session).await.transpose()? {
+                seen += 1;
+                self.account(&account);
+            }
+            width = match seen {
+                0 => width.saturating_mul(2),
+                n => (width * journal_pass::CHUNK_ENTRIES as u128 / n).max(1),
             };
-            let tally = self.tallies.entry(holder).or_default();
-            tally.account = account.get_object_id("_id").ok();
-            tally.balance = int(account.get("balance"));
-            tally.totals = match (account.get("debits"), account.get("credits")) {
-                (Some(d), Some(c)) => Some((int(Some(d)), int(Some(c)))),
-                _ => None,
-            };
+            from = to;
+            if pace > 0 {
+                tokio::time::sleep(started.elapsed() * pace).await;
+            }
         }
         Ok(())
+    }
+
+    fn account(&mut self, account: &Document) {
+        let Ok(holder) = account.get_object_id("userId") else {
+            return;
+        };
+        let tally = self.tallies.entry(holder).or_default();
+        tally.account = account.get_object_id("_id").ok();
+        tally.balance = int(account.get("balance"));
+        tally.totals = match (account.get("debits"), account.get("credits")) {
+            (Some(d), Some(c)) => Some((int(Some(d)), int(Some(c)))),
+            _ => None,
+        };
     }
 
     /// The idempotency records that name an entry, by (sender, key).
@@ -248,6 +279,20 @@ impl Audit {
     }
 }
 
+/// An ObjectId's 12 bytes as a number, and back.
+fn oid_number(id: ObjectId) -> u128 {
+    let mut bytes = [0_u8; 16];
+    bytes[4..].copy_from_slice(&id.bytes());
+    u128::from_be_bytes(bytes)
+}
+
+fn oid_from_number(n: u128) -> ObjectId {
+    let bytes = n.to_be_bytes();
+    let mut id = [0_u8; 12];
+    id.copy_from_slice(&bytes[4..]);
+    ObjectId::from_bytes(id)
+}
+
 /// A stored number as paise (Int64, or Int32 as older writers may have
 /// stored small ones); anything else counts as 0 and so shows up as a
 /// difference.
@@ -256,5 +301,19 @@ fn int(value: Option<&Bson>) -> i64 {
         Some(Bson::Int64(n)) => *n,
         Some(Bson::Int32(n)) => i64::from(*n),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_numbers_in_order() {
+        let (a, b) = (ObjectId::new(), ObjectId::new());
+        assert_eq!(oid_from_number(oid_number(a)), a);
+        assert!(oid_number(a) < oid_number(b));
+        assert_eq!(oid_number(ISSUER), 0);
+        assert_eq!(oid_from_number((1 << 96) - 1), ObjectId::from_bytes([0xff; 12]));
     }
 }
