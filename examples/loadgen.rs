@@ -50,7 +50,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,transfer-during-audit,audit,hot-recipient,balance,search,signin"
+        default_value = "raw-db-transfer,transfer,transfer-during-audit,hot-recipient,balance,search,signin,audit"
     )]
     scenarios: Vec<Scenario>,
     /// The server binary to start (a release build: `cargo leptos build --release`).
@@ -63,6 +63,15 @@ struct Args {
     /// The SecantusDB launcher, when no MONGODB_URI is given.
     #[arg(long, env = "SECANTUSD", default_value = ".venv/bin/secantusd-py")]
     secantusd: PathBuf,
+    /// Seconds the background audits of `transfer-during-audit` run before
+    /// its transfers are measured (an audit reads all accounts first, then
+    /// the journal in paced chunks: the lead puts the measurement in the latter).
+    #[arg(long, default_value_t = 60)]
+    audit_lead: u64,
+    /// More arguments for `paisa audit` in the audit scenarios, one string
+    /// split on spaces (e.g. "--pace 0").
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    audit_args: String,
     /// Where the markdown table and the JSON results are written.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -213,7 +222,9 @@ async fn main() -> Result<(), String> {
         binary: args.server.clone(),
         uri: uri.clone(),
         db: db_name.clone(),
+        extra: args.audit_args.split_whitespace().map(str::to_owned).collect(),
         database_pid: embedded.as_ref().and_then(|(db, _)| database_pid(db.port())),
+        probe: (tokio::runtime::Handle::current(), probe_client(&uri, &db_name).await?),
         clk_tck,
     };
     let mut server = Server::start(&args.server, &uri, &db_name)?;
@@ -253,6 +264,27 @@ async fn main() -> Result<(), String> {
     let mut audits: Vec<AuditRun> = Vec::new();
     for &scenario in &args.scenarios {
         let uses_server = !matches!(scenario, Scenario::RawDbTransfer | Scenario::Audit);
+        // transfer-during-audit: audits back to back on their own thread for
+        // the whole scenario, started `--audit-lead` seconds before it (past
+        // an audit's accounts read, into its paced journal pass); the one in
+        // flight at the end is stopped (the `audit` scenario measures whole runs).
+        let background = (scenario == Scenario::TransferDuringAudit).then(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (auditor, flag) = (auditor.clone(), stop.clone());
+            let thread = std::thread::spawn(move || {
+                let mut runs = Vec::new();
+                while !flag.load(Ordering::Relaxed) {
+                    let run = auditor.run("during transfers", Some(&flag));
+                    eprintln!("{}", audit_row(&run));
+                    runs.push(run);
+                }
+                runs
+            });
+            (stop, thread)
+        });
+        if background.is_some() {
+            tokio::time::sleep(Duration::from_secs(args.audit_lead)).await;
+        }
         server.reset_peak_rss();
         let cpu_before = server.cpu_ticks();
         let db_cpu_before = auditor.database_cpu_ticks();
@@ -262,28 +294,6 @@ async fn main() -> Result<(), String> {
                 let run = Run::of_audits(&runs);
                 audits.extend(runs);
                 (run, 1)
-            }
-            Scenario::TransferDuringAudit => {
-                // Audits back to back on their own thread for the whole
-                // scenario; the one in flight at the end is waited for.
-                let stop = Arc::new(AtomicBool::new(false));
-                let background = {
-                    let (auditor, stop) = (auditor.clone(), stop.clone());
-                    std::thread::spawn(move || {
-                        let mut runs = Vec::new();
-                        while !stop.load(Ordering::Relaxed) {
-                            runs.push(auditor.run("during transfers"));
-                        }
-                        runs
-                    })
-                };
-                let run = run_scenario(&world, scenario, args.concurrency, duration).await;
-                stop.store(true, Ordering::Relaxed);
-                let runs = tokio::task::spawn_blocking(move || background.join().expect("audits"))
-                    .await
-                    .expect("audits");
-                audits.extend(runs);
-                (run, args.concurrency)
             }
             _ => (
                 run_scenario(&world, scenario, args.concurrency, duration).await,
@@ -295,6 +305,14 @@ async fn main() -> Result<(), String> {
             .database_cpu_ticks()
             .zip(db_cpu_before)
             .map(|(a, b)| (a - b) as f64 / clk_tck);
+        let peak_rss = server.rss_mib("VmHWM");
+        if let Some((stop, thread)) = background {
+            stop.store(true, Ordering::Relaxed);
+            let runs = tokio::task::spawn_blocking(move || thread.join().expect("audits"))
+                .await
+                .expect("audits");
+            audits.extend(runs);
+        }
         let outcome = Outcome {
             scenario,
             clients,
@@ -306,7 +324,7 @@ async fn main() -> Result<(), String> {
             p90_ms: percentile(&run.latencies_us, 0.90),
             p99_ms: percentile(&run.latencies_us, 0.99),
             server_cpu_seconds_per_1000: uses_server.then(|| cpu * 1000.0 / run.latencies_us.len().max(1) as f64),
-            server_peak_rss_mib: uses_server.then(|| server.rss_mib("VmHWM")),
+            server_peak_rss_mib: uses_server.then_some(peak_rss),
             database_cpu_seconds: db_cpu,
             retries: run.retries,
         };
@@ -315,9 +333,11 @@ async fn main() -> Result<(), String> {
     }
 
     // The books after everything above: seeding, every scenario's transfers.
+    // As fast as the database allows (`--pace 0`): a check, with no payments to make room for.
     let books = tokio::task::spawn_blocking({
-        let auditor = auditor.clone();
-        move || auditor.run("after the run")
+        let mut auditor = auditor.clone();
+        auditor.extra.extend(["--pace".to_owned(), "0".to_owned()]);
+        move || auditor.run("after the run, --pace 0", None)
     })
     .await
     .expect("final audit");
@@ -336,6 +356,8 @@ async fn main() -> Result<(), String> {
     let json = serde_json::json!({
         "users": args.users,
         "journalEntries": args.journal_entries,
+        "auditArgs": args.audit_args,
+        "auditLeadSeconds": args.audit_lead,
         "seedSeconds": { "users": seed_users_seconds, "journal": seed_journal_seconds },
         "durationSeconds": args.duration,
         "concurrency": args.concurrency,
@@ -351,12 +373,20 @@ async fn main() -> Result<(), String> {
     eprintln!("wrote {}", args.out.join("results.{md,json}").display());
 
     server.stop();
-    database.drop().await.map_err(|e| e.to_string())?;
+    // Twice if need be: after a long audit the pooled connection may have
+    // been closed by SecantusDB (idle for more than 300 s).
+    if database.drop().await.is_err() {
+        database.drop().await.map_err(|e| e.to_string())?;
+    }
     if let Some((mut db, storage)) = embedded {
         db.stop();
         let _ = std::fs::remove_dir_all(storage);
     }
-    let failed = audits.iter().chain([&books]).filter(|a| a.exit_code != Some(0)).count();
+    let failed = audits
+        .iter()
+        .chain([&books])
+        .filter(|a| !a.stopped && a.exit_code != Some(0))
+        .count();
     if failed > 0 {
         return Err(format!("{failed} audit runs did not exit 0 (see above)"));
     }
@@ -649,7 +679,7 @@ async fn audit_back_to_back(auditor: &Auditor, during: &'static str, duration: D
         let start = Instant::now();
         let mut runs = Vec::new();
         while runs.is_empty() || start.elapsed() < duration {
-            let run = auditor.run(during);
+            let run = auditor.run(during, None);
             eprintln!("{}", audit_row(&run));
             runs.push(run);
         }
@@ -665,8 +695,12 @@ struct Auditor {
     binary: PathBuf,
     uri: String,
     db: String,
+    /// More arguments (`--audit-args`).
+    extra: Vec<String>,
     /// The embedded database's process, to count its CPU.
     database_pid: Option<u32>,
+    /// Pings the database while an audit runs (see [`longest_ping`]).
+    probe: (tokio::runtime::Handle, mongodb::Database),
     clk_tck: f64,
 }
 
@@ -678,6 +712,8 @@ struct AuditRun {
     /// From start to exit, process start and connection included.
     wall_seconds: f64,
     exit_code: Option<i32>,
+    /// Stopped by the benchmark (its scenario ended first).
+    stopped: bool,
     /// The audit's own figures (its JSON line).
     audit_seconds: Option<f64>,
     accounts: Option<u64>,
@@ -685,6 +721,9 @@ struct AuditRun {
     violations: Option<usize>,
     /// Peak resident set (VmHWM, polled every 20 ms).
     peak_rss_mib: f64,
+    /// The longest the database took to answer a ping during the run (a
+    /// ping reads no data: a stall of the whole server, not of data requests).
+    longest_ping_seconds: f64,
     /// The audit process's CPU (user + system), and the embedded database's
     /// over the same time (it serves everything else running too).
     cpu_seconds: f64,
@@ -696,11 +735,13 @@ impl Auditor {
         cpu_ticks(self.database_pid?)
     }
 
-    fn run(&self, during: &'static str) -> AuditRun {
+    /// One run to its end, or until `stop` is set (then it is killed).
+    fn run(&self, during: &'static str, stop: Option<&AtomicBool>) -> AuditRun {
         let start = Instant::now();
         let db_before = self.database_cpu_ticks();
         let spawned = Command::new(&self.binary)
             .args(["audit", "--mongodb-uri", &self.uri, "--db", &self.db, "--json"])
+            .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -713,16 +754,21 @@ impl Auditor {
                     during,
                     wall_seconds: 0.0,
                     exit_code: None,
+                    stopped: false,
                     audit_seconds: None,
                     accounts: None,
                     entries: None,
                     violations: None,
                     peak_rss_mib: 0.0,
+                    longest_ping_seconds: 0.0,
                     cpu_seconds: 0.0,
                     database_cpu_seconds: None,
                 };
             }
         };
+        let (runtime, probe_db) = &self.probe;
+        let pinging = Arc::new(AtomicBool::new(true));
+        let pinger = runtime.spawn(longest_ping(probe_db.clone(), pinging.clone()));
         // Read its answer on the side: a long list of violations must not
         // fill the pipe and stall it.
         let mut stdout = child.stdout.take().expect("piped stdout");
@@ -731,18 +777,24 @@ impl Auditor {
             let _ = stdout.read_to_string(&mut out);
             out
         });
-        let (mut peak_kib, mut ticks) = (0_u64, 0_u64);
+        let (mut peak_kib, mut ticks, mut stopped) = (0_u64, 0_u64, false);
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) => {}
                 Err(_) => break None,
             }
+            if !stopped && stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                stopped = true;
+                let _ = child.kill();
+            }
             peak_kib = peak_kib.max(status_kib(child.id(), "VmHWM").unwrap_or(0));
             ticks = cpu_ticks(child.id()).unwrap_or(ticks);
             std::thread::sleep(Duration::from_millis(20));
         };
         let wall_seconds = start.elapsed().as_secs_f64();
+        pinging.store(false, Ordering::Relaxed);
+        let longest_ping_seconds = runtime.block_on(pinger).unwrap_or(0.0);
         let database_cpu_seconds = self
             .database_cpu_ticks()
             .zip(db_before)
@@ -753,15 +805,43 @@ impl Auditor {
             during,
             wall_seconds,
             exit_code: status.and_then(|s| s.code()),
+            stopped,
             audit_seconds: report["seconds"].as_f64(),
             accounts: report["accounts"].as_u64(),
             entries: report["entries"].as_u64(),
             violations: report["violations"].as_array().map(Vec::len),
             peak_rss_mib: peak_kib as f64 / 1024.0,
+            longest_ping_seconds,
             cpu_seconds: ticks as f64 / self.clk_tck,
             database_cpu_seconds,
         }
     }
+}
+
+/// A client of its own for [`longest_ping`], patient enough to wait out any
+/// stall (the benchmark's and the app's clients give up after seconds).
+async fn probe_client(uri: &str, db_name: &str) -> Result<mongodb::Database, String> {
+    let mut options = mongodb::options::ClientOptions::parse(uri)
+        .await
+        .map_err(|e| e.to_string())?;
+    options.connect_timeout = Some(Duration::from_secs(600));
+    options.server_selection_timeout = Some(Duration::from_secs(600));
+    options.heartbeat_freq = Some(Duration::from_secs(600));
+    let client = mongodb::Client::with_options(options).map_err(|e| e.to_string())?;
+    Ok(client.database(db_name))
+}
+
+/// Pings the database every 100 ms while `pinging`; the longest round trip,
+/// in seconds (a ping under way when stopped is waited for).
+async fn longest_ping(db: mongodb::Database, pinging: Arc<AtomicBool>) -> f64 {
+    let mut longest = 0.0_f64;
+    while pinging.load(Ordering::Relaxed) {
+        let began = Instant::now();
+        let _ = db.run_command(doc! { "ping": 1 }).await;
+        longest = longest.max(began.elapsed().as_secs_f64());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    longest
 }
 
 /// The embedded database's own process (not its shell guard): the one whose
@@ -900,7 +980,9 @@ fn percentile(sorted_us: &[u32], q: f64) -> f64 {
 fn row(o: &Outcome) -> String {
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
     // Audit runs are seconds long: their rate needs the decimals.
-    let rate = if o.requests_per_second < 10.0 {
+    let rate = if o.requests_per_second < 1.0 {
+        format!("{:.3}", o.requests_per_second)
+    } else if o.requests_per_second < 10.0 {
         format!("{:.2}", o.requests_per_second)
     } else {
         format!("{:.0}", o.requests_per_second)
@@ -944,13 +1026,17 @@ fn audit_row(a: &AuditRun) -> String {
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
     let count = |v: Option<u64>| v.map_or("–".to_string(), |v| v.to_string());
     format!(
-        "| {} | {} | {:.1} | {} | {:.1} | {} | {:.1} | {} | {} |",
+        "| {} | {} | {:.1} | {} | {:.1} | {} | {:.2} | {:.1} | {} | {} |",
         a.during,
-        a.exit_code.map_or("none".to_string(), |c| c.to_string()),
+        match (a.stopped, a.exit_code) {
+            (true, _) => "stopped".to_string(),
+            (false, code) => code.map_or("none".to_string(), |c| c.to_string()),
+        },
         a.wall_seconds,
         opt(a.audit_seconds, 1),
         a.cpu_seconds,
         opt(a.database_cpu_seconds, 1),
+        a.longest_ping_seconds,
         a.peak_rss_mib,
         count(a.accounts),
         count(a.entries),
@@ -976,9 +1062,10 @@ fn markdown(outcomes: &[Outcome], audits: &[AuditRun], books: &AuditRun, idle_rs
     }
     out.push_str(
         "\n\n`paisa audit` runs (wall: process start to exit; audit: its own measure; CPU: its process, \
-         and the database's over the same time):\n\n\
-         | during | exit | wall s | audit s | audit CPU s | database CPU s | peak RSS MiB | accounts | entries |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         and the database's over the same time; longest ping: the longest the database took to answer \
+         a ping meanwhile, which reads no data):\n\n\
+         | during | exit | wall s | audit s | audit CPU s | database CPU s | longest ping s | peak RSS MiB | accounts | entries |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for a in audits.iter().chain([books]) {
         out.push_str(&audit_row(a));
