@@ -373,14 +373,20 @@ async fn main() -> Result<(), String> {
     eprintln!("wrote {}", args.out.join("results.{md,json}").display());
 
     server.stop();
-    // Twice if need be: after a long audit the pooled connection may have
-    // been closed by SecantusDB (idle for more than 300 s).
-    if database.drop().await.is_err() {
-        database.drop().await.map_err(|e| e.to_string())?;
-    }
-    if let Some((mut db, storage)) = embedded {
-        db.stop();
-        let _ = std::fs::remove_dir_all(storage);
+    match embedded {
+        // A throwaway database: its folder goes (dropping a large journal
+        // first would take SecantusDB minutes).
+        Some((mut db, storage)) => {
+            db.stop();
+            let _ = std::fs::remove_dir_all(storage);
+        }
+        // Twice if need be: after a long audit the pooled connection may
+        // have been closed by the server.
+        None => {
+            if database.drop().await.is_err() {
+                database.drop().await.map_err(|e| e.to_string())?;
+            }
+        }
     }
     let failed = audits
         .iter()
