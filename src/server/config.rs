@@ -67,6 +67,11 @@ pub struct Config {
     #[arg(long, env = "END_ALL_SESSIONS_AT_START", default_value_t = false)]
     pub end_all_sessions_at_start: bool,
 
+    /// Live streams (`/api/v1/events`) this instance holds at once; beyond,
+    /// new ones get 503 (each holds a connection: keep it well under 4,096).
+    #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = crate::server::live::DEFAULT_MAX_STREAMS)]
+    pub max_live_streams: usize,
+
     /// Folder for local state: the embedded database and the dev JWT secret.
     #[arg(long, env = "DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod embedded;
 pub mod error;
+pub mod live;
 pub mod middleware;
 pub mod passwords;
 pub mod rest;

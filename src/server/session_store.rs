@@ -84,6 +84,8 @@ pub struct SessionStore {
     cache: Arc<Mutex<HashMap<ObjectId, Cached>>>,
     /// Whether the change stream is running, so the cache can be trusted.
     watching: Arc<AtomicBool>,
+    /// Each session seen ending (live streams in it close).
+    ended: tokio::sync::broadcast::Sender<ObjectId>,
 }
 
 impl SessionStore {
@@ -93,7 +95,15 @@ impl SessionStore {
             ttl,
             cache: Arc::default(),
             watching: Arc::default(),
+            ended: tokio::sync::broadcast::Sender::new(1024),
         }
+    }
+
+    /// Tells of every session that ends from now on, here or elsewhere
+    /// (while the change stream runs; a receiver that falls behind is told
+    /// it lagged and should check its session itself).
+    pub fn ended(&self) -> tokio::sync::broadcast::Receiver<ObjectId> {
+        self.ended.subscribe()
     }
 
     /// How long a session lasts.
@@ -214,6 +224,7 @@ impl SessionStore {
         for (sid, session) in cache.iter_mut() {
             if session.user == user && Some(*sid) != keep {
                 session.revoked = true;
+                let _ = self.ended.send(*sid);
             }
         }
         Ok(())
@@ -235,6 +246,7 @@ impl SessionStore {
 
     /// Marks a session ended in this instance's cache.
     fn forget(&self, sid: ObjectId) {
+        let _ = self.ended.send(sid);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(session) = cache.get_mut(&sid) {
             session.revoked = true;

@@ -58,6 +58,7 @@ pub async fn serve_on(
     use tower::ServiceExt;
 
     let throttle = state.throttle.clone();
+    let live = state.live.clone();
     let sweeper = tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -111,6 +112,8 @@ pub async fn serve_on(
         });
     }
     drop(listener);
+    // Live streams never end by themselves: end them, then drain.
+    live.close();
     graceful.shutdown().await;
     sweeper.abort();
     Ok(())
@@ -137,8 +140,10 @@ async fn serve(config: Config) -> Result<(), String> {
         .migrate()
         .await
         .map_err(|e| format!("cannot bring the data into the journal: {e}"))?;
-    // Ended sessions reach this instance through the change stream.
+    // Ended sessions reach this instance through the change stream, and new
+    // journal entries through another, for the live streams.
     state.sessions.watch();
+    state.live.follow(state.bank.clone());
     let addr = config.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

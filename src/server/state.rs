@@ -2,6 +2,7 @@
 
 use super::bank::Bank;
 use super::config::{self, Config};
+use super::live::{self, Live};
 use super::passwords::Passwords;
 use super::session_store::SessionStore;
 use super::throttle::{Limits, Throttle};
@@ -25,6 +26,8 @@ pub struct AppState {
     pub bank: Bank,
     pub tokens: Tokens,
     pub sessions: SessionStore,
+    /// The live streams open on this instance.
+    pub live: Live,
     pub throttle: Throttle,
     pub cookie_secure: bool,
     pub trust_forwarded_for: bool,
@@ -55,6 +58,7 @@ impl AppState {
             bank,
             tokens,
             sessions,
+            live: Live::new(live::DEFAULT_MAX_STREAMS),
             throttle: Throttle::new(Limits::default()),
             cookie_secure: false,
             trust_forwarded_for: false,
@@ -76,6 +80,7 @@ impl AppState {
         state.cookie_secure = config.cookie_secure;
         state.trust_forwarded_for = config.trust_forwarded_for;
         state.cors_origins = config::cors_origins(&config.cors_origins)?;
+        state.live = Live::new(config.max_live_streams);
         Ok(state)
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod http;
+pub mod sse;
 
 use mongodb::bson::oid::ObjectId;
 use paisa::money::Money;
@@ -100,10 +101,12 @@ impl TestEnv {
             .expect("connect to the test database");
         paisa::server::db::ensure_indexes(&db).await.expect("indexes");
         let state = AppState::new(leptos_options(), client.clone(), db.clone(), test_tokens());
-        // As at a start: the issuer, the (empty) journal migration, and
-        // the change stream that tells this instance of ended sessions.
+        // As at a start: the issuer, the (empty) journal migration, the
+        // change stream that tells this instance of ended sessions, and the
+        // one that feeds its live streams.
         state.bank.migrate().await.expect("migrate");
         state.sessions.watch();
+        state.live.follow(state.bank.clone());
         TestEnv { state, db, client }
     }
 
@@ -117,10 +120,14 @@ impl TestEnv {
         Bank::new(self.client.clone(), &self.db, Passwords::new(2))
     }
 
-    /// The app state of a second instance on the same database: its own
-    /// bank (account locks) and its own session cache.
+    /// The app state of a second instance on the same database, started as
+    /// `paisa` starts one: its own bank (account locks), session cache and
+    /// live streams.
     pub fn other_instance_state(&self) -> AppState {
-        AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens())
+        let state = AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens());
+        state.sessions.watch();
+        state.live.follow(state.bank.clone());
+        state
     }
 
     /// Seeds a user with a fresh email (see [`seed`]); returns their id.

@@ -14,6 +14,7 @@ mod app;
 mod bank;
 mod journal;
 mod layers;
+mod live;
 mod names;
 mod props;
 mod sessions;

@@ -183,7 +183,6 @@ async fn an_ended_session_is_refused_by_another_instance_within_a_second() {
     let a = env.serve().await;
     // A second instance: its own session cache and change stream.
     let other = env.other_instance_state();
-    other.sessions.watch();
     let b = serve(other).await;
     let me = env.user("Asha", "Rao").await;
     let http = reqwest::Client::new();

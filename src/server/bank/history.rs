@@ -57,43 +57,55 @@ impl Bank {
 
     /// Entries as `user` sees them, with the other party's name (one read
     /// for all of them).
-    async fn as_seen_by(&self, user: ObjectId, entries: Vec<EntryDoc>) -> Result<Vec<HistoryEntry>, BankError> {
+    pub(super) async fn as_seen_by(
+        &self,
+        user: ObjectId,
+        entries: Vec<EntryDoc>,
+    ) -> Result<Vec<HistoryEntry>, BankError> {
         let mut others: Vec<ObjectId> = entries.iter().map(|t| other_party(user, t)).collect();
         others.sort();
         others.dedup();
+        let people = self.names(&others).await?;
+        Ok(entries.into_iter().map(|t| seen_by(user, t, &people)).collect())
+    }
+
+    /// The names of `ids` (those that exist), as others see them.
+    pub(crate) async fn names(&self, ids: &[ObjectId]) -> Result<Vec<UserSummary>, BankError> {
         let people: Vec<NameDoc> = self
             .users
             .clone_with_type::<NameDoc>()
-            .find(doc! { "_id": { "$in": &others } })
+            .find(doc! { "_id": { "$in": ids } })
             .projection(NameDoc::projection())
             .await?
             .try_collect()
             .await?;
-        Ok(entries
-            .into_iter()
-            .map(|t| {
-                let other = other_party(user, &t);
-                let counterparty = (other != ISSUER).then(|| {
-                    people
-                        .iter()
-                        .find(|p| p.id == other)
-                        .map_or_else(|| unknown(other), NameDoc::summary_ref)
-                });
-                HistoryEntry {
-                    id: t.id.to_hex(),
-                    kind: t.kind,
-                    direction: if t.from == user {
-                        Direction::Sent
-                    } else {
-                        Direction::Received
-                    },
-                    counterparty,
-                    note: t.note,
-                    amount: Money::from_paise(t.amount),
-                    created_at: t.created_at.timestamp_millis(),
-                }
-            })
-            .collect())
+        Ok(people.into_iter().map(NameDoc::summary).collect())
+    }
+}
+
+/// The entry `t` as `user` sees it; the other party's name from `people`.
+pub(crate) fn seen_by(user: ObjectId, t: EntryDoc, people: &[UserSummary]) -> HistoryEntry {
+    let other = other_party(user, &t);
+    let counterparty = (other != ISSUER).then(|| {
+        let id = other.to_hex();
+        people
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .unwrap_or_else(|| unknown(other))
+    });
+    HistoryEntry {
+        id: t.id.to_hex(),
+        kind: t.kind,
+        direction: if t.from == user {
+            Direction::Sent
+        } else {
+            Direction::Received
+        },
+        counterparty,
+        note: t.note,
+        amount: Money::from_paise(t.amount),
+        created_at: t.created_at.timestamp_millis(),
     }
 }
 
@@ -105,7 +117,7 @@ fn side(field: &str, user: ObjectId, before: Option<ObjectId>) -> Document {
     filter
 }
 
-fn other_party(user: ObjectId, t: &EntryDoc) -> ObjectId {
+pub(crate) fn other_party(user: ObjectId, t: &EntryDoc) -> ObjectId {
     if t.from == user {
         t.to
     } else {

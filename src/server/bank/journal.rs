@@ -8,7 +8,7 @@
 //! records the entry, so each account can be checked without summing its
 //! history (`audit.rs` does both).
 
-use super::store::{is_duplicate_key, AccountDoc, EntryDoc};
+use super::store::{is_duplicate_key, AccountDoc, After, EntryDoc};
 use super::Bank;
 use crate::model::EntryKind;
 use crate::money::{Money, MAX_PAISE};
@@ -70,8 +70,8 @@ impl Bank {
         Ok(())
     }
 
-    /// Takes `amount` from `holder` if its balance covers it; returns the
-    /// balance after, or none. Read, check, then debit on the same
+    /// Takes `amount` from `holder` if its balance covers it; returns how
+    /// the account stands after, or none. Read, check, then debit on the same
     /// condition: in a snapshot transaction a concurrent change to this
     /// account makes the debit a write conflict (rerun), so the balance read
     /// is the one debited. (Plain reads and updates: SecantusDB serves them
@@ -81,7 +81,7 @@ impl Bank {
         session: &mut ClientSession,
         holder: ObjectId,
         amount: Money,
-    ) -> Result<Option<Money>, BankError> {
+    ) -> Result<Option<After>, BankError> {
         let paise = amount.paise();
         let account = self
             .accounts
@@ -96,38 +96,53 @@ impl Bank {
             .accounts
             .update_one(
                 doc! { "userId": holder, "balance": { "$gte": paise } },
-                doc! { "$inc": { "balance": -paise, "debits": paise } },
+                doc! { "$inc": { "balance": -paise, "debits": paise, "postings": 1 } },
             )
             .session(session)
             .await?;
-        Ok((debited.modified_count == 1).then(|| Money::from_paise(account.balance - paise)))
+        Ok((debited.modified_count == 1).then_some(After {
+            balance: account.balance - paise,
+            seq: account.postings + 1,
+        }))
     }
 
-    /// Gives `amount` to the user `holder`. Refused (`InvalidAccount`) when
-    /// there is no such account, or (`RecipientLimit`) when it would hold
-    /// more than [`MAX_BALANCE`].
+    /// Gives `amount` to the user `holder`; returns how the account stands
+    /// after. Refused (`InvalidAccount`) when there is no such account, or
+    /// (`RecipientLimit`) when it would hold more than [`MAX_BALANCE`].
+    /// Read, then credit, as the debit does: the snapshot makes the read
+    /// the state credited.
     pub(super) async fn credit(
         &self,
         session: &mut ClientSession,
         holder: ObjectId,
         amount: Money,
-    ) -> Result<(), BankError> {
+    ) -> Result<After, BankError> {
         let paise = amount.paise();
+        let ceiling = MAX_BALANCE.paise() - paise;
+        let account = self
+            .accounts
+            .find_one(doc! { "userId": holder })
+            .session(&mut *session)
+            .await?
+            .ok_or(BankError::InvalidAccount)?;
+        if account.balance > ceiling {
+            return Err(BankError::RecipientLimit);
+        }
         let credited = self
             .accounts
             .update_one(
-                doc! { "userId": holder, "balance": { "$lte": MAX_BALANCE.paise() - paise } },
-                doc! { "$inc": { "balance": paise, "credits": paise } },
+                doc! { "userId": holder, "balance": { "$lte": ceiling } },
+                doc! { "$inc": { "balance": paise, "credits": paise, "postings": 1 } },
             )
             .session(&mut *session)
             .await?;
-        if credited.matched_count == 1 {
-            Ok(())
-        } else if self.has_account(session, holder).await? {
-            Err(BankError::RecipientLimit)
-        } else {
-            Err(BankError::InvalidAccount)
+        if credited.matched_count != 1 {
+            return Err(BankError::RecipientLimit);
         }
+        Ok(After {
+            balance: account.balance + paise,
+            seq: account.postings + 1,
+        })
     }
 
     pub(super) async fn has_account(&self, session: &mut ClientSession, holder: ObjectId) -> Result<bool, BankError> {
@@ -161,6 +176,8 @@ impl EntryDoc {
             created_at: DateTime::now(),
             idempotency_key: None,
             note: None,
+            from_after: None,
+            to_after: None,
         }
     }
 }
@@ -174,6 +191,7 @@ impl AccountDoc {
             balance: grant.paise(),
             debits: 0,
             credits: grant.paise(),
+            postings: i64::from(grant.paise() > 0),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - `validate`: checks on what users type;
 //! - `journal`: entries, postings, the issuer;
 //! - `users`, `search`, `transfers`, `history`: the operations;
+//! - `since`: what an account saw after a point, for live streams;
 //! - `migrate`: bringing first-release balances into the journal;
 //! - `audit`: proving the books from one snapshot;
 //! - `txn`: how every transaction runs and retries;
@@ -17,12 +18,16 @@ mod history;
 pub mod journal;
 mod migrate;
 mod search;
+mod since;
 pub mod store;
 mod transfers;
 pub mod txn;
 mod users;
 pub mod validate;
 
+pub(crate) use history::other_party;
+pub(crate) use since::live_entry;
+pub use since::{LiveEntry, Missed, Position};
 pub use txn::{transaction_options, TxnStats};
 pub use users::{Import, ProfileUpdate, SignUp};
 

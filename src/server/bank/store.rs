@@ -83,15 +83,6 @@ impl NameDoc {
             last_name: self.last_name,
         }
     }
-
-    pub fn summary_ref(&self) -> UserSummary {
-        UserSummary {
-            id: self.id.to_hex(),
-            first_name: self.first_name.clone(),
-            last_name: self.last_name.clone(),
-            hint: mask_email(&self.username),
-        }
-    }
 }
 
 /// What others see of a user's email, to tell two people of the same name
@@ -124,10 +115,27 @@ pub(crate) struct AccountDoc {
     pub debits: i64,
     #[serde(default)]
     pub credits: i64,
+    /// How many entries have posted to this account since it began
+    /// counting: its entries' order, which is their commit order (each
+    /// posting changes this document, so they cannot interleave). Entries
+    /// carry it as [`After::seq`].
+    #[serde(default)]
+    pub postings: i64,
+}
+
+/// One side of an entry as its account stood right after it: the balance
+/// and the account's posting count. Live events carry the balance, and
+/// replay finds what a client missed by `seq` (entry ids are not in commit
+/// order across instances). Absent on the issuer's side and on entries
+/// older than the second release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct After {
+    pub balance: i64,
+    pub seq: i64,
 }
 
 /// A journal entry: `amount` from `from` to `to` (holder ids).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct EntryDoc {
     #[serde(rename = "_id")]
     pub id: ObjectId,
@@ -144,6 +152,23 @@ pub(crate) struct EntryDoc {
     pub idempotency_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    #[serde(rename = "fromAfter", skip_serializing_if = "Option::is_none", default)]
+    pub from_after: Option<After>,
+    #[serde(rename = "toAfter", skip_serializing_if = "Option::is_none", default)]
+    pub to_after: Option<After>,
+}
+
+impl EntryDoc {
+    /// How `holder`'s account stood after this entry, if recorded.
+    pub fn after_for(&self, holder: ObjectId) -> Option<After> {
+        if self.from == holder {
+            self.from_after
+        } else if self.to == holder {
+            self.to_after
+        } else {
+            None
+        }
+    }
 }
 
 /// The first outcome of a transfer sent with an idempotency key, so a

@@ -5,7 +5,7 @@
 
 use super::audit::KEY_LIFETIME;
 use super::journal::ISSUER;
-use super::store::{EntryDoc, IdempotencyDoc, IdempotencyId};
+use super::store::{After, EntryDoc, IdempotencyDoc, IdempotencyId};
 use super::{validate, Bank};
 use crate::model::{EntryKind, Receipt};
 use crate::money::Money;
@@ -87,9 +87,9 @@ impl Bank {
             return Ok(first);
         }
         let outcome = match self.debit(session, order.from, order.amount).await? {
-            Some(balance) => Outcome::Moved {
-                entry: self.credit_and_record(session, order).await?,
-                balance: Some(balance),
+            Some(sender) => Outcome::Moved {
+                entry: self.credit_and_record(session, order, sender).await?,
+                balance: Some(Money::from_paise(sender.balance)),
             },
             // No recipient: say so (not "insufficient"), and keep no outcome
             // for the key (nothing was a transfer).
@@ -131,11 +131,19 @@ impl Bank {
     }
 
     /// Gives the amount to the recipient (a refusal aborts, and so rolls
-    /// back the debit) and writes the journal entry.
-    async fn credit_and_record(&self, session: &mut ClientSession, order: &Order) -> Result<ObjectId, BankError> {
-        self.credit(session, order.to, order.amount).await?;
+    /// back the debit) and writes the journal entry, with how both accounts
+    /// stand after it.
+    async fn credit_and_record(
+        &self,
+        session: &mut ClientSession,
+        order: &Order,
+        sender: After,
+    ) -> Result<ObjectId, BankError> {
+        let recipient = self.credit(session, order.to, order.amount).await?;
         let mut entry = EntryDoc::new(EntryKind::Transfer, order.from, order.to, order.amount);
         entry.idempotency_key = order.key.clone();
+        entry.from_after = Some(sender);
+        entry.to_after = Some(recipient);
         self.record(session, std::slice::from_ref(&entry)).await?;
         Ok(entry.id)
     }

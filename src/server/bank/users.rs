@@ -3,7 +3,7 @@
 //! sign-in, the profile.
 
 use super::journal::ISSUER;
-use super::store::{is_duplicate_key, name_key, AccountDoc, EntryDoc, NameDoc, UserDoc};
+use super::store::{is_duplicate_key, name_key, AccountDoc, After, EntryDoc, NameDoc, UserDoc};
 use super::validate::{check_password, clean_name, normalize_email};
 use super::{Bank, MAX_GRANT, MIN_GRANT};
 use crate::model::{EntryKind, Me, UserSummary};
@@ -102,7 +102,14 @@ impl Bank {
         let grants: Vec<EntryDoc> = accounts
             .iter()
             .filter(|a| a.balance > 0)
-            .map(|a| EntryDoc::new(EntryKind::Grant, ISSUER, a.user_id, Money::from_paise(a.balance)))
+            .map(|a| {
+                let mut grant = EntryDoc::new(EntryKind::Grant, ISSUER, a.user_id, Money::from_paise(a.balance));
+                grant.to_after = Some(After {
+                    balance: a.balance,
+                    seq: a.postings,
+                });
+                grant
+            })
             .collect();
         let total = Money::from_paise(accounts.iter().map(|a| a.balance).sum());
         // Every grant debits the issuer: sign-ups in this process take turns

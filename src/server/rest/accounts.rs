@@ -2,7 +2,6 @@
 
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
-use crate::model::HistoryEntry;
 use crate::money::Money;
 use crate::server::bank::{HISTORY_LIMIT, HISTORY_MAX};
 use crate::server::session::AuthUser;
@@ -87,19 +86,6 @@ async fn transactions(
         .history(user, query.limit.unwrap_or(HISTORY_LIMIT), query.before.as_deref())
         .await
         .map_err(|e| ApiError::bank(e, HISTORY))?;
-    let transactions: Vec<Value> = page.entries.iter().map(history_json).collect();
+    let transactions: Vec<Value> = page.entries.iter().map(super::history_json).collect();
     Ok(Json(json!({ "transactions": transactions, "next": page.next })))
-}
-
-fn history_json(e: &HistoryEntry) -> Value {
-    let created = super::rfc3339(e.created_at);
-    json!({
-        "id": e.id,
-        "kind": e.kind,
-        "direction": e.direction,
-        "counterparty": e.counterparty,
-        "amount": e.amount.to_rupees_f64(),
-        "note": e.note,
-        "createdAt": created,
-    })
 }

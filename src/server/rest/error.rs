@@ -73,6 +73,34 @@ impl ApiError {
         }
     }
 
+    /// No live stream: the user has too many open (429), or this instance
+    /// does (503, try again: another instance may have room).
+    pub fn live_refused(why: crate::server::live::Refused) -> ApiError {
+        use crate::server::live::{Refused, PER_USER};
+        let (status, message, retry_after) = match why {
+            Refused::TooManyForUser => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many live connections for this account (at most {PER_USER}): close a tab or device"),
+                10,
+            ),
+            Refused::Full => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many live connections on this server, try again shortly".to_owned(),
+                5,
+            ),
+            Refused::Closing => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is restarting, try again shortly".to_owned(),
+                1,
+            ),
+        };
+        ApiError {
+            status,
+            body: json!({ "message": message }),
+            retry_after: Some(retry_after),
+        }
+    }
+
     pub fn invalid_amount(why: MoneyError) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,

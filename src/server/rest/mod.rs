@@ -5,18 +5,36 @@
 
 mod accounts;
 pub mod error;
+mod events;
 pub mod extract;
 mod sessions;
 mod users;
 
 use super::state::AppState;
+use crate::model::HistoryEntry;
 use axum::Router;
+use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(users::router())
         .merge(sessions::router())
         .merge(accounts::router())
+        .merge(events::router())
+}
+
+/// A journal entry as the API writes it: `/account/transactions` items and
+/// live `transfer` events.
+fn history_json(e: &HistoryEntry) -> Value {
+    json!({
+        "id": e.id,
+        "kind": e.kind,
+        "direction": e.direction,
+        "counterparty": e.counterparty,
+        "amount": e.amount.to_rupees_f64(),
+        "note": e.note,
+        "createdAt": rfc3339(e.created_at),
+    })
 }
 
 /// A time (milliseconds since the epoch) as the API writes times:
