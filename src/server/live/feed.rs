@@ -112,7 +112,7 @@ impl Feed {
             .iter()
             .copied()
             .filter(|id| *id != ISSUER)
-            .filter(|id| !self.names.get(id).is_some_and(|(_, at)| now - *at < NAME_TTL))
+            .filter(|id| self.names.get(id).is_none_or(|(_, at)| now - *at >= NAME_TTL))
             .collect();
         if !missing.is_empty() {
             match self.bank.names(&missing).await {
