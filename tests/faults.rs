@@ -11,13 +11,17 @@
 //! a 5xx other than 503; transfers flow again within seconds of the killed
 //! instance's return; while the database is down the apps answer 503, fast;
 //! and they serve again within seconds of its return. Then both stop
-//! gracefully on SIGTERM.
+//! gracefully on SIGTERM. Throughout, a few users keep live streams open
+//! (`listeners.rs`), reconnecting to the other instance when theirs dies:
+//! each must hear of every entry of its account exactly once.
 //!
 //! `cargo test --features ssr --test faults -- --nocapture` prints the figures.
 
 #![cfg(feature = "ssr")]
 
 mod common;
+#[path = "faults/listeners.rs"]
+mod listeners;
 
 use common::db::{balances, docs, set_balance};
 use futures::future::join_all;
@@ -47,6 +51,8 @@ const USERS: usize = 20;
 const PROBES: usize = 4;
 /// Concurrent clients of the load.
 const CLIENTS: usize = 12;
+/// Load users whose live streams are followed throughout.
+const LISTENERS: usize = 6;
 /// Unknown outcomes a client keeps before it only retries them.
 const MAX_PENDING: usize = 8;
 /// Per request. Above the app's own limits (transactions 8 s, requests 10 s)
@@ -179,6 +185,16 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
         log: Mutex::new(Log::default()),
     });
 
+    // Live streams, open before the first transfer.
+    let listening = listeners::Listeners::start(
+        ctx.bases.clone(),
+        ctx.users[..LISTENERS].iter().map(|u| (u.id, u.token.clone())).collect(),
+    );
+    assert!(
+        listening.wait_connected(Duration::from_secs(10)).await,
+        "live streams open"
+    );
+
     // ----- load --------------------------------------------------------------
     let load_start = Instant::now();
     let clients: Vec<_> = (0..CLIENTS)
@@ -310,6 +326,9 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
     }
     let reads = sampler.await.expect("the consistent-read sampler panicked");
     let drained_in = load_start.elapsed() - load_time;
+    // The last entries' events are on their way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let heard = listening.stop().await;
 
     // ----- what the database holds --------------------------------------------
     let finals = balances(&mdb).await;
@@ -415,6 +434,17 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
     if replayed != finals {
         let differ: Vec<_> = finals.iter().filter(|(u, b)| replayed.get(u) != Some(b)).collect();
         failures.push(format!("balances differ from start + ledger for {differ:?}"));
+    }
+
+    // Live streams: every entry of each account heard once, in order to
+    // the final balance, across the instance kill and the database outage.
+    for h in &heard {
+        let entries: HashSet<String> = ledger
+            .iter()
+            .filter(|e| e.get_object_id("from") == Ok(h.user) || e.get_object_id("to") == Ok(h.user))
+            .filter_map(|e| e.get_object_id("_id").ok().map(|id| id.to_hex()))
+            .collect();
+        failures.extend(listeners::check(h, &entries, finals.get(&h.user).copied().unwrap_or(0)));
     }
 
     // The HTTP side: only documented answers, nothing left unknown.
@@ -605,6 +635,15 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
          {db_kills} database SIGKILL"
     );
     println!("outage: {outage:.2?} from SIGKILL to the database accepting connections again");
+    for h in &heard {
+        println!(
+            "live stream of {}: {} events, {} reconnects, refused {:?}",
+            h.user,
+            h.events.len(),
+            h.reconnects,
+            h.refusals
+        );
+    }
     for (i, seen) in health_seen.iter().enumerate() {
         let max = seen.iter().map(|(_, _, l)| *l).max().unwrap_or_default();
         let answers: Vec<String> = seen.iter().map(|(_, a, _)| format!("{a:?}")).collect();
