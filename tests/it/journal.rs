@@ -359,19 +359,27 @@ async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() 
         .unwrap();
     let mut twin = entry.clone();
     twin.insert("_id", ObjectId::new());
+    // It takes the next place in both accounts' order, as a real one would.
+    for (side, d) in [("fromAfter", -100_i64), ("toAfter", 100)] {
+        let after = entry.get_document(side).unwrap();
+        twin.insert(
+            side,
+            doc! { "balance": after.get_i64("balance").unwrap() + d, "seq": after.get_i64("seq").unwrap() + 1 },
+        );
+    }
     journal.insert_one(&twin).await.unwrap();
     let accounts = env.db.collection::<Document>("accounts");
     accounts
         .update_one(
             doc! { "userId": a },
-            doc! { "$inc": { "balance": -100_i64, "debits": 100_i64 } },
+            doc! { "$inc": { "balance": -100_i64, "debits": 100_i64, "postings": 1_i64 } },
         )
         .await
         .unwrap();
     accounts
         .update_one(
             doc! { "userId": b },
-            doc! { "$inc": { "balance": 100_i64, "credits": 100_i64 } },
+            doc! { "$inc": { "balance": 100_i64, "credits": 100_i64, "postings": 1_i64 } },
         )
         .await
         .unwrap();
@@ -394,5 +402,65 @@ async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() 
     assert!(
         found.contains(&"balance must equal its entries' credits − debits"),
         "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_proves_the_balances_entries_record_for_live_updates() {
+    let env = TestEnv::new().await;
+    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, a, 10_000).await;
+    let bank = env.bank();
+    let mut entries = Vec::new();
+    for (from, to, paise) in [(a, b, 150), (b, a, 50), (a, b, 200)] {
+        let receipt = bank
+            .transfer(from, &to.to_hex(), Money::from_paise(paise), None)
+            .await
+            .unwrap();
+        entries.push(ObjectId::parse_str(&receipt.transfer_id).unwrap());
+    }
+    // Each entry records both accounts right after it: Ravi's grant was his
+    // first posting; then +1.50, −0.50, +2.00.
+    let middle = find(&env.db, "transfers", doc! { "_id": entries[1] }).await.unwrap();
+    let ravi = middle.get_document("fromAfter").unwrap();
+    assert_eq!(ravi.get_i64("seq").unwrap(), 3);
+    assert_eq!(ravi.get_i64("balance").unwrap(), balance(&env.db, b).await - 200);
+    assert_books_balance(&env.db).await;
+
+    // A recorded balance one paisa off, in the middle of the chain, is found.
+    let journal = env.db.collection::<Document>("transfers");
+    journal
+        .update_one(
+            doc! { "_id": entries[1] },
+            doc! { "$inc": { "fromAfter.balance": 1_i64 } },
+        )
+        .await
+        .unwrap();
+    let caught = audit_command(&env, &[]);
+    assert_eq!(caught.status.code(), Some(1));
+    let listing = text(&caught.stdout);
+    assert!(
+        listing.contains("balances recorded after each entry") && listing.contains(&b.to_hex()),
+        "{listing}"
+    );
+    journal
+        .update_one(
+            doc! { "_id": entries[1] },
+            doc! { "$inc": { "fromAfter.balance": -1_i64 } },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit_command(&env, &[]).status.code(), Some(0));
+
+    // A posting counted that no entry records.
+    env.db
+        .collection::<Document>("accounts")
+        .update_one(doc! { "userId": a }, doc! { "$inc": { "postings": 1_i64 } })
+        .await
+        .unwrap();
+    let caught = text(&audit_command(&env, &[]).stdout);
+    assert!(
+        caught.contains("posting count") && caught.contains(&a.to_hex()),
+        "{caught}"
     );
 }

@@ -9,7 +9,7 @@
 //! do for it. A marker skips the whole scan once every account is in.
 
 use super::journal::ISSUER;
-use super::store::{is_duplicate_key, EntryDoc};
+use super::store::{is_duplicate_key, After, EntryDoc};
 use super::Bank;
 use crate::model::EntryKind;
 use crate::money::Money;
@@ -94,27 +94,41 @@ impl Bank {
             let (Ok(holder), Ok(id)) = (account.get_object_id("userId"), account.get_object_id("_id")) else {
                 continue;
             };
-            let balance = match account.get("balance") {
+            let number = |field: &str| match account.get(field) {
                 Some(mongodb::bson::Bson::Int64(n)) => *n,
                 Some(mongodb::bson::Bson::Int32(n)) => i64::from(*n),
                 _ => 0,
             };
+            let balance = number("balance");
+            // The opening takes the next place in the account's order, if
+            // it has begun one, with the balance it leaves.
+            let after = After {
+                balance,
+                seq: number("postings") + 1,
+            };
             let (mut debits, mut credits) = totals.get(&holder).copied().unwrap_or_default();
             // What the journal does not explain: the first release's grant.
             let difference = balance - (credits - debits);
+            let mut placed = 0;
             if difference > 0 {
-                entries.push(opening(id, ISSUER, holder, difference));
+                let mut entry = opening(id, ISSUER, holder, difference);
+                entry.to_after = Some(after);
+                entries.push(entry);
                 credits += difference;
+                placed = 1;
             } else if difference < 0 {
-                entries.push(opening(id, holder, ISSUER, -difference));
+                let mut entry = opening(id, holder, ISSUER, -difference);
+                entry.from_after = Some(after);
+                entries.push(entry);
                 debits -= difference;
+                placed = 1;
             }
             given += difference.max(0);
             taken += (-difference).max(0);
             self.accounts
                 .update_one(
                     doc! { "_id": id, "credits": { "$exists": false } },
-                    doc! { "$set": { "debits": debits, "credits": credits } },
+                    doc! { "$set": { "debits": debits, "credits": credits }, "$inc": { "postings": placed } },
                 )
                 .session(&mut *session)
                 .await?;

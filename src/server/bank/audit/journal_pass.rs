@@ -40,7 +40,9 @@ impl Audit {
             let started = Instant::now();
             let mut cursor = journal
                 .find(doc! { "to": { "$in": batch } })
-                .projection(doc! { "from": 1, "to": 1, "amount": 1, "idempotencyKey": 1, "createdAt": 1 })
+                .projection(doc! {
+                    "from": 1, "to": 1, "amount": 1, "idempotencyKey": 1, "createdAt": 1, "fromAfter": 1, "toAfter": 1,
+                })
                 .session(&mut *session)
                 .await?;
             let mut seen = 0;
@@ -77,9 +79,13 @@ impl Audit {
         }
         if let Some(t) = to.and_then(|to| self.tallies.get_mut(&to)) {
             t.journal_credits += amount;
+            t.link(entry.get_document("toAfter").ok(), amount);
         }
         match from.and_then(|from| self.tallies.get_mut(&from)) {
-            Some(t) => t.journal_debits += amount,
+            Some(t) => {
+                t.journal_debits += amount;
+                t.link(entry.get_document("fromAfter").ok(), -amount);
+            }
             None => self.violations.push(Violation {
                 check: "entry names a sender account that does not exist",
                 account: None,

@@ -10,6 +10,7 @@
 //! database that serves one request at a time (the embedded one) keeps
 //! serving payments while it runs.
 
+mod chain;
 mod journal_pass;
 
 use super::journal::ISSUER;
@@ -60,6 +61,12 @@ struct Tally {
     totals: Option<(i64, i64)>,
     journal_debits: i64,
     journal_credits: i64,
+    /// The account's posting count.
+    postings: i64,
+    /// Entries that record their place in this account's order.
+    placed: i64,
+    /// The chain of balances the entries record (`chain.rs`).
+    chain: u64,
 }
 
 /// How much the audit waits after each chunk of the journal, by default: 4
@@ -134,7 +141,7 @@ impl Audit {
             let started = Instant::now();
             let mut cursor = accounts
                 .find(doc! { "userId": range })
-                .projection(doc! { "userId": 1, "balance": 1, "debits": 1, "credits": 1 })
+                .projection(doc! { "userId": 1, "balance": 1, "debits": 1, "credits": 1, "postings": 1 })
                 .session(&mut *session)
                 .await?;
             let mut seen = 0_u128;
@@ -161,6 +168,7 @@ impl Audit {
         let tally = self.tallies.entry(holder).or_default();
         tally.account = account.get_object_id("_id").ok();
         tally.balance = int(account.get("balance"));
+        tally.postings = int(account.get("postings"));
         tally.totals = match (account.get("debits"), account.get("credits")) {
             (Some(d), Some(c)) => Some((int(Some(d)), int(Some(c)))),
             _ => None,
@@ -258,6 +266,27 @@ impl Audit {
                         );
                     }
                 }
+            }
+            if t.placed != t.postings {
+                self.violations.push(Violation {
+                    check: "posting count must equal the entries that record a place in it",
+                    account: t.account.map(|a| a.to_hex()),
+                    user: Some(holder.to_hex()),
+                    expected: t.placed.to_string(),
+                    found: t.postings.to_string(),
+                });
+            } else if !chain::closes(t.chain, t.postings, t.balance) {
+                self.violations.push(Violation {
+                    check: "the balances recorded after each entry must follow from one another to the balance",
+                    account: t.account.map(|a| a.to_hex()),
+                    user: Some(holder.to_hex()),
+                    expected: format!(
+                        "{} postings ending at {}",
+                        t.postings,
+                        Money::from_paise(t.balance).to_plain_rupees()
+                    ),
+                    found: "a record that does not follow from the one before".into(),
+                });
             }
         }
         if total != 0 {
