@@ -716,6 +716,19 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
     }
 
     // ----- graceful shutdown ------------------------------------------------------
+    // With a live stream open on each: the drain must not wait for them.
+    let mut open_streams = Vec::new();
+    for base in &ctx.bases {
+        let stream = reqwest::Client::new()
+            .get(format!("{base}/api/v1/events"))
+            .bearer_auth(&ctx.users[0].token)
+            .send()
+            .await;
+        match stream {
+            Ok(s) if s.status() == 200 => open_streams.push(s),
+            other => failures.push(format!("no live stream before shutdown: {other:?}")),
+        }
+    }
     drop(ctx);
     drop(http);
     let alive_at_end: Vec<bool> = apps.iter_mut().map(App::alive).collect();
@@ -738,6 +751,7 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
             Err(e) => failures.push(format!("app {}: {e}", app.name)),
         }
     }
+    drop(open_streams);
     drop(client);
     database.stop(sys::SIGTERM, Duration::from_secs(10));
     println!("whole test: {:.1?}", test_start.elapsed());
