@@ -333,6 +333,62 @@ async fn transfer_moves_money_or_gives_the_documented_400() {
 }
 
 #[tokio::test]
+async fn a_transfer_carries_its_note_to_both_histories_or_is_refused_for_it() {
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    let (asha, asha_oid) = signed_in(&env, "Asha").await;
+    let (ravi, ravi_oid) = signed_in(&env, "Ravi").await;
+    set_balance(&env.db, asha_oid, 10_000).await;
+    let to = ravi_oid.to_hex();
+    let send = |body: Value| api.call(Method::POST, "/account/transfer", Some(&asha), Some(body));
+    let (status, body) = status_and_body(send(json!({"to": to, "amount": 2, "note": "  🍕 Friday  "})).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for token in [&asha, &ravi] {
+        let (_, page) = status_and_body(api.call(Method::GET, "/account/transactions", Some(token), None).await).await;
+        assert_eq!(page["transactions"][0]["note"], "🍕 Friday", "{page}");
+    }
+    // Refused for its note: the message says why, and nothing moves.
+    let long = "x".repeat(141);
+    for (note, message) in [
+        (json!(long), "Note must be at most 140 characters"),
+        (json!("pay\u{202E}lanoitan"), "Note contains invalid characters"),
+        (json!("two\nlines"), "Note contains invalid characters"),
+        (json!(5), "Invalid request"),
+        (json!({"$gt": ""}), "Invalid request"),
+    ] {
+        let (status, body) = status_and_body(send(json!({"to": to, "amount": 1, "note": note})).await).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(message)),
+            "{note}"
+        );
+    }
+    // No note, a null one and a blank one are all no note.
+    for body in [
+        json!({"to": to, "amount": 1}),
+        json!({"to": to, "amount": 1, "note": null}),
+        json!({"to": to, "amount": 1, "note": " "}),
+    ] {
+        assert_eq!(send(body).await.status(), StatusCode::OK);
+    }
+    assert_eq!(api.balance(&asha).await, 95.0);
+    let (_, page) = status_and_body(
+        api.call(Method::GET, "/account/transactions?limit=3", Some(&ravi), None)
+            .await,
+    )
+    .await;
+    assert!(
+        page["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["note"].is_null()),
+        "{page}"
+    );
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
 async fn transfer_with_an_idempotency_key_moves_money_once() {
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;

@@ -20,6 +20,7 @@ struct Order {
     to: ObjectId,
     amount: Money,
     key: Option<String>,
+    note: Option<String>,
 }
 
 /// What one attempt decided. With an idempotency key a refusal for
@@ -48,6 +49,20 @@ impl Bank {
         amount: Money,
         idempotency_key: Option<&str>,
     ) -> Result<Receipt, BankError> {
+        self.transfer_with_note(from, to, amount, idempotency_key, None).await
+    }
+
+    /// [`Bank::transfer`] with the sender's note (see
+    /// [`validate::note`]), kept on the entry. A repeat under the same
+    /// idempotency key is the same transfer whatever its note.
+    pub async fn transfer_with_note(
+        &self,
+        from: ObjectId,
+        to: &str,
+        amount: Money,
+        idempotency_key: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Receipt, BankError> {
         let to = ObjectId::parse_str(to.trim()).map_err(|_| BankError::InvalidAccount)?;
         // Never to oneself, and never to the issuer: money only leaves it.
         if to == from || to == ISSUER {
@@ -58,6 +73,7 @@ impl Bank {
             to,
             amount: validate::amount(amount)?,
             key: idempotency_key.map(validate::idempotency_key).transpose()?,
+            note: validate::note(note)?,
         };
         self.outage.check()?;
         let deadline = self.deadline();
@@ -142,6 +158,7 @@ impl Bank {
         let recipient = self.credit(session, order.to, order.amount).await?;
         let mut entry = EntryDoc::new(EntryKind::Transfer, order.from, order.to, order.amount);
         entry.idempotency_key = order.key.clone();
+        entry.note = order.note.clone();
         entry.from_after = Some(sender);
         entry.to_after = Some(recipient);
         self.record(session, std::slice::from_ref(&entry)).await?;

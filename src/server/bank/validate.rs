@@ -103,6 +103,43 @@ fn joins_after_virama(c: char, previous: Option<char>) -> bool {
     matches!(c, '\u{200C}' | '\u{200D}') && previous.is_some_and(|p| canonical_combining_class(p) == 9)
 }
 
+/// The most characters a note may have.
+pub const NOTE_CHARS: usize = 140;
+
+/// A note on a payment ("rent", "🍕 Friday"): trimmed, NFC-normalised, at
+/// most [`NOTE_CHARS`] characters; one line, and nothing invisible that
+/// could make it read as something else (as for names), except the
+/// zero-width joiner inside an emoji sequence (👩‍👩‍👧). Blank is no note.
+pub fn note(raw: Option<&str>) -> Result<Option<String>, BankError> {
+    use unicode_normalization::UnicodeNormalization;
+    let Some(raw) = raw else { return Ok(None) };
+    let note: String = raw.trim().nfc().collect();
+    if note.is_empty() {
+        return Ok(None);
+    }
+    if note.chars().count() > NOTE_CHARS {
+        return Err(BankError::invalid(
+            "note",
+            format!("Note must be at most {NOTE_CHARS} characters"),
+        ));
+    }
+    let mut previous = None;
+    for c in note.chars() {
+        let joins = joins_after_virama(c, previous) || (c == '\u{200D}' && previous.is_some_and(is_emoji_part));
+        if c.is_control() || (is_invisible(c) && !joins) {
+            return Err(BankError::invalid("note", "Note contains invalid characters"));
+        }
+        previous = Some(c);
+    }
+    Ok(Some(note))
+}
+
+/// Characters an emoji ZWJ sequence joins after: pictographs, their
+/// skin-tone modifiers and the emoji presentation selector.
+fn is_emoji_part(c: char) -> bool {
+    matches!(c, '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}' | '\u{FE0F}' | '\u{1F000}'..='\u{1FAFF}')
+}
+
 /// 8 to 128 characters (NIST 800-63B: length, not composition rules).
 pub fn check_password(password: &str) -> Result<(), BankError> {
     match password.chars().count() {
@@ -175,6 +212,32 @@ mod tests {
         match clean_name(field, raw) {
             Err(BankError::Invalid { field: f, message }) if f == field => message,
             other => panic!("{raw:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn notes_are_one_visible_line_of_at_most_140_characters() {
+        assert_eq!(note(None).unwrap(), None);
+        assert_eq!(note(Some("  ")).unwrap(), None);
+        assert_eq!(note(Some(" rent ")).unwrap().as_deref(), Some("rent"));
+        assert_eq!(note(Some(&"é".repeat(140))).unwrap().unwrap().chars().count(), 140);
+        let family = "👩\u{200D}👩\u{200D}👧 dinner";
+        assert_eq!(note(Some(family)).unwrap().as_deref(), Some(family));
+        assert_eq!(
+            note(Some("❤\u{FE0F}\u{200D}🔥")).unwrap().as_deref(),
+            Some("❤\u{FE0F}\u{200D}🔥")
+        );
+        let too_long = note(Some(&"x".repeat(141))).unwrap_err();
+        assert!(too_long.to_string().contains("at most 140"), "{too_long}");
+        for bad in [
+            "a\nb",
+            "a\u{0}b",
+            "pay\u{202E}lanoitan",
+            "a\u{200B}b",
+            "a\u{200D}b",
+            "\u{2066}x",
+        ] {
+            assert!(note(Some(bad)).is_err(), "{bad:?}");
         }
     }
 

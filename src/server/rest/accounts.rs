@@ -37,6 +37,7 @@ struct TransferBody {
     to: String,
     /// The exact JSON text of the amount, parsed by `Money`.
     amount: Box<RawValue>,
+    note: Option<String>,
 }
 
 async fn transfer(
@@ -56,7 +57,7 @@ async fn transfer(
     };
     let receipt = state
         .bank
-        .transfer(user, &body.to, amount, key)
+        .transfer_with_note(user, &body.to, amount, key, body.note.as_deref())
         .await
         .map_err(|e| ApiError::bank(e, Refusals::Named))?;
     Ok(Json(json!({
