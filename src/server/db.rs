@@ -106,6 +106,12 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             tracing::debug!(error = %e, "the old idempotency index was not dropped");
         }
     }
+    db.collection::<mongodb::bson::Document>(super::bank::requests::REQUESTS)
+        .create_indexes([
+            index(doc! { "from": 1, "_id": -1 }, None),
+            index(doc! { "to": 1, "_id": -1 }, None),
+        ])
+        .await?;
     super::session_store::ensure_indexes(db).await?;
     // Idempotency records live for a key's lifetime (the transfer checks
     // expiry too: the TTL monitor runs about once a minute).

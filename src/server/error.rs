@@ -28,6 +28,15 @@ pub enum BankError {
     IdempotencyMismatch,
     #[error("missing or invalid session")]
     Unauthorized,
+    /// The payment request is unknown, or not the caller's to act on.
+    #[error("no such request")]
+    NoSuchRequest,
+    /// The payment request was already paid, declined, cancelled, or expired.
+    #[error("request no longer pending")]
+    NotPending,
+    /// The requester has as many pending requests as allowed.
+    #[error("too many pending requests")]
+    TooManyRequests,
     /// A transaction kept conflicting past its time bound. Safe to retry
     /// (with the same idempotency key).
     #[error("busy: {0}")]
@@ -50,6 +59,9 @@ pub enum Kind {
     RecipientLimit,
     IdempotencyMismatch,
     Unauthorized,
+    NoSuchRequest,
+    NotPending,
+    TooManyRequests,
     /// Try again shortly: the database is unreachable or too busy.
     Unavailable,
     /// Our fault; the details are in the log only.
@@ -77,6 +89,9 @@ impl BankError {
             BankError::RecipientLimit => Kind::RecipientLimit,
             BankError::IdempotencyMismatch => Kind::IdempotencyMismatch,
             BankError::Unauthorized => Kind::Unauthorized,
+            BankError::NoSuchRequest => Kind::NoSuchRequest,
+            BankError::NotPending => Kind::NotPending,
+            BankError::TooManyRequests => Kind::TooManyRequests,
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "service unavailable");
                 Kind::Unavailable

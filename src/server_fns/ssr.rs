@@ -38,6 +38,15 @@ impl From<BankError> for AppError {
                 message: "This payment was already submitted with different details".into(),
             },
             (Kind::Unauthorized, _) => AppError::Unauthorized,
+            (Kind::NoSuchRequest, _) => AppError::invalid("request", "No such request"),
+            (Kind::NotPending, _) => AppError::invalid("request", "This request is no longer pending"),
+            (Kind::TooManyRequests, _) => AppError::invalid(
+                "request",
+                format!(
+                    "You have {} requests waiting: cancel one first",
+                    crate::server::bank::MAX_PENDING
+                ),
+            ),
             (Kind::Unavailable, _) => AppError::Unavailable,
             (Kind::Invalid | Kind::Internal, _) => AppError::Internal,
         }

@@ -17,4 +17,5 @@ mod layers;
 mod live;
 mod names;
 mod props;
+mod requests;
 mod sessions;

@@ -126,7 +126,7 @@ pub(crate) fn other_party(user: ObjectId, t: &EntryDoc) -> ObjectId {
 }
 
 /// A party whose user record is gone: shown by id, with no name.
-fn unknown(id: ObjectId) -> UserSummary {
+pub(super) fn unknown(id: ObjectId) -> UserSummary {
     UserSummary {
         id: id.to_hex(),
         first_name: String::new(),

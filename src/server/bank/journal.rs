@@ -176,6 +176,7 @@ impl EntryDoc {
             created_at: DateTime::now(),
             idempotency_key: None,
             note: None,
+            request: None,
             from_after: None,
             to_after: None,
         }

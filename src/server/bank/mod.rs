@@ -5,7 +5,7 @@
 //! - `store`: document types and collection names;
 //! - `validate`: checks on what users type;
 //! - `journal`: entries, postings, the issuer;
-//! - `users`, `search`, `transfers`, `history`: the operations;
+//! - `users`, `search`, `transfers`, `history`, `requests`: the operations;
 //! - `since`: what an account saw after a point, for live streams;
 //! - `migrate`: bringing first-release balances into the journal;
 //! - `audit`: proving the books from one snapshot;
@@ -17,6 +17,7 @@ mod guards;
 mod history;
 pub mod journal;
 mod migrate;
+pub mod requests;
 mod search;
 mod since;
 pub mod store;
@@ -26,6 +27,7 @@ mod users;
 pub mod validate;
 
 pub(crate) use history::other_party;
+pub use requests::{RequestView, Role, Status as RequestStatus, MAX_PENDING, REQUEST_LIFETIME};
 pub(crate) use since::live_entry;
 pub use since::{LiveEntry, Missed, Position};
 pub use txn::{transaction_options, TxnStats};
@@ -59,6 +61,10 @@ pub struct Bank {
     journal: Collection<EntryDoc>,
     idempotency: Collection<IdempotencyDoc>,
     migrations: Collection<Document>,
+    requests: Collection<requests::RequestDoc>,
+    blocks: Collection<Document>,
+    /// How long a payment request can be paid.
+    request_lifetime: Duration,
     passwords: Passwords,
     txn_time_limit: Duration,
     stats: Arc<TxnStats>,
@@ -75,6 +81,9 @@ impl Bank {
             journal: db.collection(store::JOURNAL),
             idempotency: db.collection(store::IDEMPOTENCY),
             migrations: db.collection(store::MIGRATIONS),
+            requests: db.collection(requests::REQUESTS),
+            blocks: db.collection(requests::BLOCKS),
+            request_lifetime: REQUEST_LIFETIME,
             passwords,
             txn_time_limit: Duration::from_secs(8),
             stats: Arc::default(),
@@ -87,6 +96,12 @@ impl Bank {
     /// is told to try again (an HTTP request should not hang for long).
     pub fn with_txn_time_limit(mut self, limit: Duration) -> Bank {
         self.txn_time_limit = limit;
+        self
+    }
+
+    /// Payment requests expire after `lifetime` (tests shorten it).
+    pub fn with_request_lifetime(mut self, lifetime: Duration) -> Bank {
+        self.request_lifetime = lifetime;
         self
     }
 

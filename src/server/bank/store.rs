@@ -152,6 +152,9 @@ pub(crate) struct EntryDoc {
     pub idempotency_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// The payment request this entry paid (kind `request`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request: Option<ObjectId>,
     #[serde(rename = "fromAfter", skip_serializing_if = "Option::is_none", default)]
     pub from_after: Option<After>,
     #[serde(rename = "toAfter", skip_serializing_if = "Option::is_none", default)]

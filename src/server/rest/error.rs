@@ -125,6 +125,12 @@ impl ApiError {
                     Kind::RecipientLimit => {
                         ApiError::new(StatusCode::BAD_REQUEST, "Recipient cannot receive this amount")
                     }
+                    Kind::NoSuchRequest => ApiError::new(StatusCode::NOT_FOUND, "No such request"),
+                    Kind::NotPending => ApiError::new(StatusCode::CONFLICT, "Request is no longer pending"),
+                    Kind::TooManyRequests => ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many pending requests: at most 20 at once",
+                    ),
                     Kind::IdempotencyMismatch => ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "Idempotency-Key was already used for a different transfer",

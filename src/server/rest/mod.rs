@@ -7,6 +7,7 @@ mod accounts;
 pub mod error;
 mod events;
 pub mod extract;
+mod requests;
 mod sessions;
 mod users;
 
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(sessions::router())
         .merge(accounts::router())
         .merge(events::router())
+        .merge(requests::router())
 }
 
 /// A journal entry as the API writes it: `/account/transactions` items and

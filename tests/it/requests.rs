@@ -1,0 +1,311 @@
+//! Payment requests over the API: ask, list, pay exactly once, decline
+//! (and block), cancel, expire; every refusal the contract names.
+
+use crate::common::db::{assert_books_balance, balance, set_balance};
+use crate::common::{serve, TestEnv};
+use mongodb::bson::oid::ObjectId;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(base: &str) -> Client {
+        Client {
+            base: format!("{base}/api/v1"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Asks `from` for `amount`; the new request.
+    async fn ask(&self, token: &str, from: ObjectId, amount: Value) -> Value {
+        let (status, body) = self
+            .post(
+                token,
+                "/requests",
+                Some(json!({ "from": from.to_hex(), "amount": amount })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["request"].clone()
+    }
+}
+
+fn id(request: &Value) -> String {
+    request["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_request_is_asked_listed_and_paid_once_into_both_histories() {
+    let env = TestEnv::new().await;
+    let api = Client::new(&env.serve().await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    set_balance(&env.db, ravi, 0).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+
+    let (status, body) = api
+        .post(
+            &ravi_token,
+            "/requests",
+            Some(json!({ "from": asha.to_hex(), "amount": 12.5, "note": "Dinner 🍛" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let request = &body["request"];
+    assert_eq!(request["status"], "pending");
+    assert_eq!(request["amount"], 12.5);
+    assert_eq!(request["note"], "Dinner 🍛");
+    assert_eq!(
+        request["from"],
+        json!({ "_id": asha.to_hex(), "firstName": "Asha", "lastName": "Rao" })
+    );
+    assert_eq!(request["to"]["_id"], ravi.to_hex());
+    let created = chrono::DateTime::parse_from_rfc3339(request["createdAt"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(request["expiresAt"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, chrono::Duration::days(7));
+
+    // Asha sees it incoming (the default list), Ravi outgoing.
+    let (_, incoming) = api.get(&asha_token, "/requests").await;
+    assert_eq!(incoming["requests"][0]["id"], request["id"]);
+    let (_, outgoing) = api.get(&ravi_token, "/requests?role=outgoing&status=pending").await;
+    assert_eq!(outgoing["requests"][0]["id"], request["id"]);
+    let (_, none) = api.get(&ravi_token, "/requests").await;
+    assert_eq!(none["requests"], json!([]));
+
+    let (status, paid) = api
+        .post(&asha_token, &format!("/requests/{}/pay", id(request)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(paid["message"], "Transfer successful");
+    assert_eq!(paid["request"]["status"], "paid");
+    assert_eq!(
+        (balance(&env.db, asha).await, balance(&env.db, ravi).await),
+        (8_750, 1_250)
+    );
+    for token in [&asha_token, &ravi_token] {
+        let (_, page) = api.get(token, "/account/transactions?limit=1").await;
+        let entry = &page["transactions"][0];
+        assert_eq!(
+            (entry["kind"].as_str(), entry["note"].as_str()),
+            (Some("request"), Some("Dinner 🍛"))
+        );
+    }
+    let (status, again) = api
+        .post(&asha_token, &format!("/requests/{}/pay", id(request)), None)
+        .await;
+    assert_eq!(
+        (status, again),
+        (
+            StatusCode::CONFLICT,
+            json!({ "message": "Request is no longer pending" })
+        )
+    );
+    let (_, listed) = api.get(&ravi_token, "/requests?role=outgoing&status=paid").await;
+    assert_eq!(listed["requests"][0]["status"], "paid");
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn every_refusal_is_the_documented_answer_and_changes_nothing() {
+    let env = TestEnv::new().await;
+    let api = Client::new(&env.serve().await);
+    let (asha, ravi, mina) = (
+        env.user("Asha", "Rao").await,
+        env.user("Ravi", "Kumar").await,
+        env.user("Mina", "Shah").await,
+    );
+    set_balance(&env.db, asha, 100).await;
+    let (asha_token, ravi_token, mina_token) = (env.token(asha).await, env.token(ravi).await, env.token(mina).await);
+    let ask = |from: String, amount: Value| json!({ "from": from, "amount": amount });
+    for (body, message) in [
+        (ask(ravi.to_hex(), json!(1)), "Invalid account"),
+        (ask(ObjectId::new().to_hex(), json!(1)), "Invalid account"),
+        (ask("0".repeat(24), json!(1)), "Invalid account"),
+        (ask("nope".into(), json!(1)), "Invalid account"),
+        (ask(asha.to_hex(), json!(0)), "Invalid amount"),
+        (ask(asha.to_hex(), json!(1.005)), "Invalid amount"),
+        (ask(asha.to_hex(), json!("1")), "Invalid amount"),
+        (
+            json!({ "from": asha.to_hex(), "amount": 1, "note": "x".repeat(141) }),
+            "Note must be at most 140 characters",
+        ),
+        (json!({ "from": asha.to_hex() }), "Invalid request"),
+    ] {
+        let (status, answer) = api.post(&ravi_token, "/requests", Some(body.clone())).await;
+        assert_eq!(
+            (status, answer["message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(message)),
+            "{body}"
+        );
+    }
+
+    let request = api.ask(&ravi_token, asha, json!(5)).await;
+    let path = |action: &str| format!("/requests/{}/{action}", id(&request));
+    // Not theirs to act on, or no such request: 404.
+    let no_such = json!({ "message": "No such request" });
+    for (token, action) in [
+        (&mina_token, "pay"),
+        (&mina_token, "decline"),
+        (&mina_token, "cancel"),
+        (&ravi_token, "pay"),
+        (&asha_token, "cancel"),
+    ] {
+        assert_eq!(
+            api.post(token, &path(action), None).await,
+            (StatusCode::NOT_FOUND, no_such.clone()),
+            "{action}"
+        );
+    }
+    for bad in ["nope", &ObjectId::new().to_hex()] {
+        assert_eq!(
+            api.post(&asha_token, &format!("/requests/{bad}/pay"), None).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // Insufficient balance: refused, still pending.
+    let (status, body) = api.post(&asha_token, &path("pay"), None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::BAD_REQUEST, json!({ "message": "Insufficient balance" }))
+    );
+    let (_, pending) = api.get(&asha_token, "/requests").await;
+    assert_eq!(pending["requests"][0]["status"], "pending");
+    assert_eq!(balance(&env.db, asha).await, 100);
+
+    // Declined with a block: further requests from Ravi to Asha are refused.
+    let (status, declined) = api
+        .post(&asha_token, &path("decline"), Some(json!({ "block": true })))
+        .await;
+    assert_eq!(
+        (status, declined["request"]["status"].as_str()),
+        (StatusCode::OK, Some("declined"))
+    );
+    for action in ["pay", "decline"] {
+        assert_eq!(
+            api.post(&asha_token, &path(action), None).await.0,
+            StatusCode::CONFLICT,
+            "{action}"
+        );
+    }
+    assert_eq!(
+        api.post(&ravi_token, &path("cancel"), None).await.0,
+        StatusCode::CONFLICT
+    );
+    let (status, body) = api
+        .post(&ravi_token, "/requests", Some(ask(asha.to_hex(), json!(1))))
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Invalid account"))
+    );
+
+    // Cancelled by the requester; then it cannot be paid.
+    let other = api.ask(&mina_token, ravi, json!(1)).await;
+    let (status, cancelled) = api
+        .post(&mina_token, &format!("/requests/{}/cancel", id(&other)), None)
+        .await;
+    assert_eq!(
+        (status, cancelled["request"]["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    assert_eq!(
+        api.post(&ravi_token, &format!("/requests/{}/pay", id(&other)), None)
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+
+    // At most 20 pending outgoing.
+    for _ in 0..20 {
+        api.ask(&mina_token, ravi, json!(1)).await;
+    }
+    let (status, body) = api
+        .post(&mina_token, "/requests", Some(ask(ravi.to_hex(), json!(1))))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    for bad in ["/requests?role=sideways", "/requests?status=lost"] {
+        assert_eq!(api.get(&mina_token, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn eight_concurrent_payments_of_one_request_move_money_once() {
+    let env = TestEnv::new().await;
+    let a = Client::new(&env.serve().await);
+    let b = Client::new(&serve(env.other_instance_state()).await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    set_balance(&env.db, ravi, 0).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let request = a.ask(&ravi_token, asha, json!(7)).await;
+    let path = format!("/requests/{}/pay", id(&request));
+    let answers = futures::future::join_all((0..8).map(|i| {
+        let (client, path, token) = (if i % 2 == 0 { &a } else { &b }, &path, &asha_token);
+        async move { client.post(token, path, None).await.0 }
+    }))
+    .await;
+    let ok = answers.iter().filter(|s| **s == StatusCode::OK).count();
+    let conflicts = answers.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((ok, conflicts), (1, 7), "{answers:?}");
+    assert_eq!(
+        (balance(&env.db, asha).await, balance(&env.db, ravi).await),
+        (9_300, 700)
+    );
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn a_request_expires_as_a_state_and_can_no_longer_be_paid() {
+    let env = TestEnv::new().await;
+    let mut state = env.state.clone();
+    state.bank = state.bank.with_request_lifetime(Duration::from_millis(400));
+    let api = Client::new(&serve(state).await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let request = api.ask(&ravi_token, asha, json!(1)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, pending) = api.get(&asha_token, "/requests").await;
+    assert_eq!(pending["requests"], json!([]));
+    let (_, expired) = api.get(&asha_token, "/requests?status=expired").await;
+    assert_eq!(expired["requests"][0]["id"], request["id"]);
+    assert_eq!(expired["requests"][0]["status"], "expired");
+    let (_, all) = api.get(&ravi_token, "/requests?role=outgoing&status=all").await;
+    assert_eq!(all["requests"][0]["status"], "expired");
+    for action in ["pay", "decline"] {
+        let path = format!("/requests/{}/{action}", id(&request));
+        assert_eq!(
+            api.post(&asha_token, &path, None).await.0,
+            StatusCode::CONFLICT,
+            "{action}"
+        );
+    }
+    assert_eq!(balance(&env.db, asha).await, 10_000);
+    assert_books_balance(&env.db).await;
+}
