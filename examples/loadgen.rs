@@ -5,7 +5,9 @@
 //! ceiling the `transfer` scenario is measured against. `audit` runs the
 //! real `paisa audit` binary over the seeded books (optionally with a large
 //! journal, `--journal-entries`), and `transfer-during-audit` measures
-//! transfers while audits run back to back beside them.
+//! transfers while audits run back to back beside them. `events` holds
+//! `--listeners` live streams (`GET /api/v1/events`) open while transfers
+//! pay those users, and measures each event's way to its client.
 //!
 //! `scripts/bench` builds everything and runs this; see `--help`.
 
@@ -50,9 +52,14 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,transfer-during-audit,hot-recipient,balance,search,signin,audit"
+        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,balance,search,signin,audit"
     )]
     scenarios: Vec<Scenario>,
+    /// Live streams the `events` scenario holds open, one per user (the
+    /// first seeded users; the payers are the others, so there must be more
+    /// users than this).
+    #[arg(long, default_value_t = 1000)]
+    listeners: usize,
     /// The server binary to start (a release build: `cargo leptos build --release`).
     #[arg(long, default_value = "target/release/paisa")]
     server: PathBuf,
@@ -96,6 +103,10 @@ enum Scenario {
     Search,
     /// POST /user/signin of random users.
     Signin,
+    /// `--listeners` users each hold GET /events open while the others pay
+    /// them (transfers at the `transfer` scenario's concurrency): delivery
+    /// latency, the streams' memory, the server's CPU per event.
+    Events,
 }
 
 impl Scenario {
@@ -109,6 +120,7 @@ impl Scenario {
             Scenario::Balance => "balance",
             Scenario::Search => "search",
             Scenario::Signin => "signin",
+            Scenario::Events => "events",
         }
     }
 }
@@ -132,6 +144,9 @@ struct Outcome {
     database_cpu_seconds: Option<f64>,
     /// Transaction retries (raw-db only; the app counts its own).
     retries: u64,
+    /// The `events` scenario's own measures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<LiveReport>,
 }
 
 const PASSWORD: &str = "loadgen password 1";
@@ -188,6 +203,9 @@ const LAST: &[&str] = &[
 async fn main() -> Result<(), String> {
     let args = Args::parse();
     let clk_tck = clock_ticks_per_second();
+    if args.scenarios.contains(&Scenario::Events) {
+        check_for_listeners(&args)?;
+    }
 
     let mut embedded = None;
     let uri = match &args.mongodb_uri {
@@ -288,19 +306,30 @@ async fn main() -> Result<(), String> {
         server.reset_peak_rss();
         let cpu_before = server.cpu_ticks();
         let db_cpu_before = auditor.database_cpu_ticks();
-        let (run, clients) = match scenario {
+        let (run, clients, live) = match scenario {
             Scenario::Audit => {
                 let runs = audit_back_to_back(&auditor, "alone", duration).await;
                 let run = Run::of_audits(&runs);
                 audits.extend(runs);
-                (run, 1)
+                (run, 1, None)
+            }
+            Scenario::Events => {
+                let (run, live) =
+                    run_events(&world, &server, args.listeners, args.concurrency, duration, clk_tck).await?;
+                eprintln!("{}", live_summary(&live));
+                (run, args.concurrency, Some(live))
             }
             _ => (
                 run_scenario(&world, scenario, args.concurrency, duration).await,
                 args.concurrency,
+                None,
             ),
         };
-        let cpu = (server.cpu_ticks() - cpu_before) as f64 / clk_tck;
+        // events: the transfers' window only (not the streams' opening).
+        let cpu = match &live {
+            Some(live) => live.window_cpu_seconds,
+            None => (server.cpu_ticks() - cpu_before) as f64 / clk_tck,
+        };
         let db_cpu = auditor
             .database_cpu_ticks()
             .zip(db_cpu_before)
@@ -327,6 +356,7 @@ async fn main() -> Result<(), String> {
             server_peak_rss_mib: uses_server.then_some(peak_rss),
             database_cpu_seconds: db_cpu,
             retries: run.retries,
+            live,
         };
         eprintln!("{}", row(&outcome));
         outcomes.push(outcome);
@@ -349,7 +379,7 @@ async fn main() -> Result<(), String> {
         users_seconds: seed_users_seconds,
         journal_seconds: seed_journal_seconds,
     };
-    let table = markdown(&outcomes, &audits, &books, idle_rss, &seeding);
+    let table = markdown(&outcomes, &audits, &books, idle_rss, &seeding, args.concurrency);
     println!("{table}");
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
     std::fs::write(args.out.join("results.md"), &table).map_err(|e| e.to_string())?;
@@ -611,6 +641,7 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                             succeeded(request).await
                         }
                         Scenario::Audit => unreachable!("the audit runs the binary"),
+                        Scenario::Events => unreachable!("run_events runs it"),
                         Scenario::Signin => {
                             let who = rng.gen_range(0..world.users.len());
                             // A different client address each time, as many
@@ -904,11 +935,13 @@ async fn succeeded(request: reqwest::RequestBuilder) -> bool {
     }
 }
 
-/// The app's transfer transaction, issued through the driver alone: read
-/// the sender's balance, conditional debit (with its running total),
-/// credit within the largest balance (with its running total), journal
-/// entry; retried on write conflicts by the bank's own retry helper. Returns success and the
-/// retries it took.
+/// The app's transfer transaction, issued through the driver alone, as
+/// `bank/transfers.rs` and `bank/journal.rs` run it (without an idempotency
+/// key): read the sender's account, conditional debit (with its running
+/// total and posting count), read the recipient's account, credit within
+/// the largest balance (the same), journal entry recording how both
+/// accounts stand after it; retried on write conflicts by the bank's own
+/// retry helper. Returns success and the retries it took.
 async fn raw_transfer(
     world: &World,
     session: &mut mongodb::ClientSession,
@@ -917,6 +950,14 @@ async fn raw_transfer(
     paise: i64,
 ) -> (bool, u64) {
     use futures::FutureExt;
+    use paisa::server::error::BankError;
+    /// An account's balance and posting count, as the bank reads them.
+    fn standing(account: &Document) -> (i64, i64) {
+        (
+            account.get_i64("balance").unwrap_or(0),
+            account.get_i64("postings").unwrap_or(0),
+        )
+    }
     let stats = TxnStats::default();
     let retry = Retry {
         deadline: Instant::now() + Duration::from_secs(8),
@@ -925,20 +966,20 @@ async fn raw_transfer(
     };
     let outcome = txn::run(session, retry, world, |session, world| {
         async move {
-            let sender = world
+            let (balance, postings) = world
                 .accounts
                 .find_one(doc! { "userId": from })
                 .session(&mut *session)
-                .await?;
-            let covered = sender
-                .and_then(|a| a.get_i64("balance").ok())
-                .is_some_and(|b| b >= paise);
-            let debited = covered
+                .await?
+                .as_ref()
+                .map(standing)
+                .ok_or(BankError::Unauthorized)?;
+            let debited = balance >= paise
                 && world
                     .accounts
                     .update_one(
                         doc! { "userId": from, "balance": { "$gte": paise } },
-                        doc! { "$inc": { "balance": -paise, "debits": paise } },
+                        doc! { "$inc": { "balance": -paise, "debits": paise, "postings": 1 } },
                     )
                     .session(&mut *session)
                     .await?
@@ -946,22 +987,37 @@ async fn raw_transfer(
                     == 1;
             if !debited {
                 // Aborts: nothing to commit.
-                return Err(paisa::server::error::BankError::InsufficientBalance);
+                return Err(BankError::InsufficientBalance);
+            }
+            let from_after = doc! { "balance": balance - paise, "seq": postings + 1 };
+            let ceiling = MAX_BALANCE.paise() - paise;
+            let (balance, postings) = world
+                .accounts
+                .find_one(doc! { "userId": to })
+                .session(&mut *session)
+                .await?
+                .as_ref()
+                .map(standing)
+                .ok_or(BankError::InvalidAccount)?;
+            if balance > ceiling {
+                return Err(BankError::RecipientLimit);
             }
             let credited = world
                 .accounts
                 .update_one(
-                    doc! { "userId": to, "balance": { "$lte": MAX_BALANCE.paise() - paise } },
-                    doc! { "$inc": { "balance": paise, "credits": paise } },
+                    doc! { "userId": to, "balance": { "$lte": ceiling } },
+                    doc! { "$inc": { "balance": paise, "credits": paise, "postings": 1 } },
                 )
                 .session(&mut *session)
                 .await?;
             if credited.matched_count != 1 {
-                return Err(paisa::server::error::BankError::RecipientLimit);
+                return Err(BankError::RecipientLimit);
             }
+            let to_after = doc! { "balance": balance + paise, "seq": postings + 1 };
             let entry = doc! {
                 "_id": ObjectId::new(), "kind": "transfer", "from": from, "to": to,
                 "amount": paise, "createdAt": DateTime::now(),
+                "fromAfter": from_after, "toAfter": to_after,
             };
             world.transfers.insert_one(entry).session(&mut *session).await?;
             Ok(())
@@ -973,6 +1029,546 @@ async fn raw_transfer(
         outcome.is_ok(),
         stats.retries.load(std::sync::atomic::Ordering::Relaxed),
     )
+}
+
+/// How long the `events` scenario waits, after its transfers, for the
+/// events still on their way; one not there by then is counted missing.
+const EVENTS_GRACE: Duration = Duration::from_secs(10);
+/// How long the streams sit idle, all open, before the server's RSS is read.
+const EVENTS_SETTLE: Duration = Duration::from_secs(2);
+
+/// The `events` scenario's own measures (see [`run_events`]).
+#[derive(Debug, Serialize)]
+struct LiveReport {
+    /// Streams asked for, and answered 200.
+    listeners: usize,
+    opened: usize,
+    /// Streams not opened, by what happened (a status, or the error).
+    refused: std::collections::BTreeMap<String, usize>,
+    /// From the first request to the last stream's answer.
+    open_seconds: f64,
+    /// The server's VmRSS before the streams were opened, and with all of
+    /// them open and idle (`EVENTS_SETTLE` after the last opened).
+    rss_before_mib: f64,
+    rss_idle_streams_mib: f64,
+    /// Transfers answered with success (those answered after the window too).
+    transfers: u64,
+    /// Successful transfers whose event reached their recipient's stream.
+    delivered: u64,
+    /// Successful transfers whose event had not arrived `EVENTS_GRACE` after the window.
+    missing: u64,
+    /// Events that came again to the same stream.
+    duplicates: u64,
+    /// Events that came to a stream other than the recipient's.
+    misdirected: u64,
+    /// Events with an id no successful transfer answered.
+    unknown: u64,
+    /// Streams the server ended before the scenario did.
+    ended_early: u64,
+    /// Delivery latency from the entry's `createdAt` (stamped inside the
+    /// transaction before its insert and commit; same host clock; whole
+    /// milliseconds) to the event's arrival: an upper bound of commit to client.
+    from_created: Percentiles,
+    /// From the transfer's HTTP answer arriving to the event's arrival
+    /// (negative when the event came first): a lower bound of commit to client.
+    from_answer: Percentiles,
+    /// From sending the transfer's request: its whole latency included.
+    from_sent: Percentiles,
+    /// Events delivered per second within the transfers' window: below the
+    /// transfers' rate, the events fall behind (their latency grows over
+    /// the window, and the backlog arrives after it).
+    delivered_per_second: f64,
+    /// From the last transfer's answer to the last delivery.
+    last_delivery_after_seconds: f64,
+    /// The transfers' window and the wait for their last events.
+    window_seconds: f64,
+    /// The server's CPU (user + system) over that window: the transfers'
+    /// work and the events'.
+    window_cpu_seconds: f64,
+    /// `window_cpu_seconds` per delivered event, ms.
+    server_cpu_ms_per_event: Option<f64>,
+}
+
+/// Latency percentiles, ms.
+#[derive(Debug, Default, Serialize)]
+struct Percentiles {
+    count: usize,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl Percentiles {
+    /// Of signed microseconds.
+    fn of(mut us: Vec<i64>) -> Percentiles {
+        us.sort_unstable();
+        let at = |q: f64| {
+            let i = ((us.len() as f64 * q).ceil() as usize).clamp(1, us.len()) - 1;
+            us[i] as f64 / 1000.0
+        };
+        if us.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: us.len(),
+            p50_ms: at(0.50),
+            p90_ms: at(0.90),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
+    }
+}
+
+/// What a stream's reader tells the scenario.
+enum Heard {
+    /// A `transfer` event, as it arrived on stream `who`.
+    Event {
+        who: usize,
+        id: String,
+        at: Instant,
+        /// Arrival and the entry's `createdAt`, ms since the epoch.
+        wall_ms: f64,
+        created_ms: Option<i64>,
+    },
+    /// Stream `who` ended (by the server, or an error).
+    Ended,
+}
+
+/// A transfer of the `events` scenario that succeeded.
+struct Paid {
+    id: String,
+    to: usize,
+    began: Instant,
+    answered: Instant,
+}
+
+/// The `events` scenario needs a stream per listener on both sides (the
+/// server inherits this process's limits) and a payer besides them.
+fn check_for_listeners(args: &Args) -> Result<(), String> {
+    if args.users <= args.listeners {
+        return Err(format!(
+            "events: --users ({}) must be more than --listeners ({}): the others pay them",
+            args.users, args.listeners
+        ));
+    }
+    let need = (args.listeners + 2 * args.concurrency + 256) as u64;
+    if let Some(limit) = open_files_limit().filter(|&limit| limit < need) {
+        return Err(format!(
+            "events: the open-files limit is {limit}, and {} streams need about {need}: \
+             raise it (`ulimit -n {need}`; scripts/bench raises the soft limit to the hard one)",
+            args.listeners
+        ));
+    }
+    if args.listeners > paisa::server::live::DEFAULT_MAX_STREAMS {
+        eprintln!(
+            "events: the server holds at most {} streams (MAX_LIVE_STREAMS): the rest will be refused",
+            paisa::server::live::DEFAULT_MAX_STREAMS
+        );
+    }
+    Ok(())
+}
+
+/// This process's soft limit on open files (/proc/self/limits); none when
+/// unlimited or unknown.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// `listeners` users (the first seeded) each open `GET /api/v1/events`
+/// (`clients` at a time); once all are open and have sat idle, the
+/// server's RSS is read; then `clients` workers send transfers for
+/// `duration`, each from a random other user to a random listener, and
+/// every event is matched by its id to the transfer that answered it.
+/// The run's figures are the transfers' (as the `transfer` scenario's).
+async fn run_events(
+    world: &Arc<World>,
+    server: &Server,
+    listeners: usize,
+    clients: usize,
+    duration: Duration,
+    clk_tck: f64,
+) -> Result<(Run, LiveReport), String> {
+    use futures::StreamExt;
+    let users = world.users.len();
+    // No overall timeout: the streams stay open for the whole scenario.
+    let sse = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Heard>();
+    let rss_before = server.rss_mib("VmRSS");
+    let opening = Instant::now();
+    let url = format!("{}/api/v1/events", world.base);
+    let opened: Vec<Result<tokio::task::JoinHandle<()>, String>> = futures::stream::iter(0..listeners)
+        .map(|who| {
+            let request = sse
+                .get(&url)
+                .bearer_auth(&world.tokens[who])
+                .header("accept", "text/event-stream");
+            let tx = tx.clone();
+            async move {
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => Ok(tokio::spawn(read_events(response, who, tx))),
+                    Ok(response) => Err(response.status().as_u16().to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .buffer_unordered(clients.max(1))
+        .collect()
+        .await;
+    drop(tx);
+    let open_seconds = opening.elapsed().as_secs_f64();
+    let mut readers = Vec::new();
+    let mut refused = std::collections::BTreeMap::<String, usize>::new();
+    for result in opened {
+        match result {
+            Ok(reader) => readers.push(reader),
+            Err(why) => *refused.entry(why).or_default() += 1,
+        }
+    }
+    eprintln!(
+        "events: {} of {listeners} streams open in {open_seconds:.1}s",
+        readers.len()
+    );
+    tokio::time::sleep(EVENTS_SETTLE).await;
+    let rss_idle = server.rss_mib("VmRSS");
+
+    let cpu_before = server.cpu_ticks();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let workers: Vec<_> = (0..clients)
+        .map(|worker| {
+            let world = world.clone();
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(worker as u64 * 7919 + Scenario::Events as u64);
+                let (mut latencies, mut errors, mut paid) = (Vec::new(), 0u64, Vec::new());
+                while Instant::now() < deadline {
+                    let (from, to) = (rng.gen_range(listeners..users), rng.gen_range(0..listeners));
+                    let began = Instant::now();
+                    let id = http_transfer_id(&world, from, to, rng.gen_range(1..100)).await;
+                    let answered = Instant::now();
+                    let ok = id.is_some();
+                    if let Some(id) = id {
+                        // Its event is awaited even when it ends past the window.
+                        paid.push(Paid {
+                            id,
+                            to,
+                            began,
+                            answered,
+                        });
+                    }
+                    if answered > deadline {
+                        break;
+                    }
+                    if ok {
+                        latencies.push((answered - began).as_micros().min(u32::MAX as u128) as u32);
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors, paid)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        latencies_us: Vec::new(),
+        errors: 0,
+        retries: 0,
+        seconds: 0.0,
+    };
+    let mut paid = Vec::new();
+    for worker in workers {
+        let (latencies, errors, more) = worker.await.map_err(|e| format!("events worker: {e}"))?;
+        run.latencies_us.extend(latencies);
+        run.errors += errors;
+        paid.extend(more);
+    }
+    run.seconds = start.elapsed().as_secs_f64().min(duration.as_secs_f64());
+    run.latencies_us.sort_unstable();
+
+    // The events still on their way.
+    let mut heard = Vec::new();
+    let mut awaited: std::collections::HashSet<&str> = paid.iter().map(|p| p.id.as_str()).collect();
+    let grace_end = Instant::now() + EVENTS_GRACE;
+    loop {
+        while let Ok(h) = rx.try_recv() {
+            if let Heard::Event { id, .. } = &h {
+                awaited.remove(id.as_str());
+            }
+            heard.push(h);
+        }
+        if awaited.is_empty() || Instant::now() >= grace_end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let window_seconds = start.elapsed().as_secs_f64();
+    let window_cpu_seconds = (server.cpu_ticks() - cpu_before) as f64 / clk_tck;
+    for reader in &readers {
+        reader.abort();
+    }
+
+    let by_id: std::collections::HashMap<&str, &Paid> = paid.iter().map(|p| (p.id.as_str(), p)).collect();
+    let mut first: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let (mut from_created, mut from_answer, mut from_sent) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut in_window, mut last_at) = (0_u64, None::<Instant>);
+    let (mut duplicates, mut misdirected, mut unknown, mut ended_early) = (0, 0, 0, 0);
+    let micros = |later: Instant, earlier: Instant| match later.checked_duration_since(earlier) {
+        Some(d) => d.as_micros() as i64,
+        None => -(earlier.duration_since(later).as_micros() as i64),
+    };
+    for h in &heard {
+        match h {
+            Heard::Ended => ended_early += 1,
+            Heard::Event {
+                who,
+                id,
+                at,
+                wall_ms,
+                created_ms,
+            } => match by_id.get(id.as_str()) {
+                None => unknown += 1,
+                Some(p) if p.to != *who => misdirected += 1,
+                Some(p) if !first.insert(p.id.as_str()) => duplicates += 1,
+                Some(p) => {
+                    in_window += u64::from(*at <= deadline);
+                    last_at = Some(last_at.map_or(*at, |t| t.max(*at)));
+                    from_answer.push(micros(*at, p.answered));
+                    from_sent.push(micros(*at, p.began));
+                    if let Some(created) = created_ms {
+                        from_created.push(((wall_ms - *created as f64) * 1000.0) as i64);
+                    }
+                }
+            },
+        }
+    }
+    let delivered = first.len() as u64;
+    let delivered_per_second = in_window as f64 / duration.as_secs_f64();
+    let last_delivery_after_seconds = match (last_at, paid.iter().map(|p| p.answered).max()) {
+        (Some(delivery), Some(answer)) => micros(delivery, answer) as f64 / 1e6,
+        _ => 0.0,
+    };
+    let live = LiveReport {
+        listeners,
+        opened: readers.len(),
+        refused,
+        open_seconds,
+        rss_before_mib: rss_before,
+        rss_idle_streams_mib: rss_idle,
+        transfers: paid.len() as u64,
+        delivered,
+        missing: paid.len() as u64 - delivered,
+        duplicates,
+        misdirected,
+        unknown,
+        ended_early,
+        from_created: Percentiles::of(from_created),
+        from_answer: Percentiles::of(from_answer),
+        from_sent: Percentiles::of(from_sent),
+        delivered_per_second,
+        last_delivery_after_seconds,
+        window_seconds,
+        window_cpu_seconds,
+        server_cpu_ms_per_event: (delivered > 0).then(|| window_cpu_seconds * 1000.0 / delivered as f64),
+    };
+    Ok((run, live))
+}
+
+/// Reads one event stream until it ends (or its task is aborted), telling
+/// each `transfer` event as it arrives. Lines are `field: value`; a blank
+/// line ends an event; comments (`:`) are keep-alives.
+async fn read_events(mut response: reqwest::Response, who: usize, tx: tokio::sync::mpsc::UnboundedSender<Heard>) {
+    let mut pending: Vec<u8> = Vec::new();
+    let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let at = Instant::now();
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if event == "transfer" {
+                    let body: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                    if id.is_empty() {
+                        id = body["id"].as_str().unwrap_or_default().to_owned();
+                    }
+                    let created_ms = body["createdAt"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.timestamp_millis());
+                    let _ = tx.send(Heard::Event {
+                        who,
+                        id: std::mem::take(&mut id),
+                        at,
+                        wall_ms,
+                        created_ms,
+                    });
+                }
+                (event, id, data) = (String::new(), String::new(), String::new());
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "event" => event = value.to_owned(),
+                "id" => id = value.to_owned(),
+                "data" => {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(value);
+                }
+                _ => {}
+            }
+        }
+    }
+    let _ = tx.send(Heard::Ended);
+}
+
+/// A transfer through the API; its `transferId` when it succeeded.
+async fn http_transfer_id(world: &World, from: usize, to: usize, paise: i64) -> Option<String> {
+    let response = world
+        .http
+        .post(format!("{}/api/v1/account/transfer", world.base))
+        .bearer_auth(&world.tokens[from])
+        .json(&serde_json::json!({ "to": world.users[to].id.to_hex(), "amount": paise as f64 / 100.0 }))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.ok()?;
+    body["transferId"].as_str().map(str::to_owned)
+}
+
+/// One line for the log.
+fn live_summary(live: &LiveReport) -> String {
+    format!(
+        "events: {} streams, RSS {:.1} → {:.1} MiB; {} of {} events delivered (missing {}), \
+         from createdAt p50 {:.1} p99 {:.1} ms; {:.3} ms server CPU per event",
+        live.opened,
+        live.rss_before_mib,
+        live.rss_idle_streams_mib,
+        live.delivered,
+        live.transfers,
+        live.missing,
+        live.from_created.p50_ms,
+        live.from_created.p99_ms,
+        live.server_cpu_ms_per_event.unwrap_or(0.0),
+    )
+}
+
+/// The `events` scenario's table. `per_transfer`: the `transfer`
+/// scenario's server CPU s per 1,000 transfers, if it ran.
+fn live_table(live: &LiveReport, clients: usize, ratio: Option<f64>, per_transfer: Option<f64>) -> String {
+    let verdict = |met: bool| if met { "met" } else { "missed" };
+    let lat = |p: &Percentiles| {
+        format!(
+            "{:.1} / {:.1} / {:.1} / {:.1} ({} events)",
+            p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms, p.count
+        )
+    };
+    let refused = if live.refused.is_empty() {
+        String::new()
+    } else {
+        let why: Vec<String> = live.refused.iter().map(|(k, n)| format!("{n} × {k}")).collect();
+        format!("; refused: {}", why.join(", "))
+    };
+    let per_stream_kib = (live.rss_idle_streams_mib - live.rss_before_mib) * 1024.0 / live.opened.max(1) as f64;
+    let mut out = format!(
+        "\n\n`events`: {} live streams (`GET /api/v1/events`), one per user, held open while \
+         {clients} clients send transfers from the other users to them. Delivery is the event's \
+         arrival at its stream, matched by id to the transfer that answered it; commit to client \
+         lies between the latency from the transfer's answer (negative: the event came first) and \
+         the one from the entry's `createdAt` (stamped in the transaction before its insert and \
+         commit; the same host clock, whole ms).\n\n\
+         | measure | value | target |\n\
+         |---|---|---|\n",
+        live.listeners
+    );
+    let mut line = |measure: &str, value: String, target: String| {
+        out.push_str(&format!("| {measure} | {value} | {target} |\n"));
+    };
+    line(
+        "streams open",
+        format!(
+            "{} of {} in {:.1} s{refused}",
+            live.opened, live.listeners, live.open_seconds
+        ),
+        String::new(),
+    );
+    line(
+        "server RSS before / with the streams open and idle",
+        format!(
+            "{:.1} / {:.1} MiB ({per_stream_kib:.1} KiB a stream)",
+            live.rss_before_mib, live.rss_idle_streams_mib
+        ),
+        format!("≤ 64 MiB: {}", verdict(live.rss_idle_streams_mib <= 64.0)),
+    );
+    line(
+        "transfer req/s with the listeners / `transfer`",
+        ratio.map_or("–".into(), |r| format!("{r:.2}")),
+        ratio.map_or(String::new(), |r| format!("≥ 0.9: {}", verdict(r >= 0.9))),
+    );
+    line(
+        "events delivered",
+        format!(
+            "{} of {} transfers (missing {}, duplicates {}, misdirected {}, unknown {}; streams ended early {})",
+            live.delivered,
+            live.transfers,
+            live.missing,
+            live.duplicates,
+            live.misdirected,
+            live.unknown,
+            live.ended_early
+        ),
+        String::new(),
+    );
+    line(
+        "delivery ms from `createdAt`: p50 / p90 / p99 / max",
+        lat(&live.from_created),
+        format!("p99 ≤ 250: {}", verdict(live.from_created.p99_ms <= 250.0)),
+    );
+    line(
+        "delivery ms from the transfer's answer",
+        lat(&live.from_answer),
+        String::new(),
+    );
+    line(
+        "delivery ms from sending the transfer",
+        lat(&live.from_sent),
+        String::new(),
+    );
+    line(
+        "events delivered per second in the window / the last one after the last transfer's answer",
+        format!(
+            "{:.0}/s / {:.2} s",
+            live.delivered_per_second, live.last_delivery_after_seconds
+        ),
+        String::new(),
+    );
+    line(
+        "server CPU ms per delivered event (all its CPU over the window, transfers included)",
+        live.server_cpu_ms_per_event.map_or("–".into(), |ms| format!("{ms:.3}")),
+        String::new(),
+    );
+    if let (Some(all), Some(per_transfer)) = (live.server_cpu_ms_per_event, per_transfer) {
+        line(
+            "… less `transfer`'s server CPU per transfer",
+            format!("{:.3}", all - per_transfer),
+            String::new(),
+        );
+    }
+    out
 }
 
 fn percentile(sorted_us: &[u32], q: f64) -> f64 {
@@ -1018,6 +1614,9 @@ fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
     if let (Some(hot), Some(spread)) = (rate(Scenario::HotRecipient), rate(Scenario::Transfer)) {
         out.push(("hot-recipient / transfer", hot / spread));
     }
+    if let (Some(listened), Some(alone)) = (rate(Scenario::Events), rate(Scenario::Transfer)) {
+        out.push(("events / transfer", listened / alone));
+    }
     out
 }
 
@@ -1049,7 +1648,14 @@ fn audit_row(a: &AuditRun) -> String {
     )
 }
 
-fn markdown(outcomes: &[Outcome], audits: &[AuditRun], books: &AuditRun, idle_rss: f64, seeding: &Seeding) -> String {
+fn markdown(
+    outcomes: &[Outcome],
+    audits: &[AuditRun],
+    books: &AuditRun,
+    idle_rss: f64,
+    seeding: &Seeding,
+    concurrency: usize,
+) -> String {
     let mut out = format!(
         "{} users (seeded in {:.0} s), {} more journal entries (seeded in {:.0} s); server idle RSS {idle_rss:.1} MiB.\n\n\
          | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU s / 1k req | server peak RSS MiB |\n\
@@ -1065,6 +1671,18 @@ fn markdown(outcomes: &[Outcome], audits: &[AuditRun], books: &AuditRun, idle_rs
     }
     for (name, ratio) in ratios(outcomes) {
         out.push_str(&format!("\n{name}: **{ratio:.2}**"));
+    }
+    let per_transfer = outcomes
+        .iter()
+        .find(|o| o.scenario == Scenario::Transfer)
+        .and_then(|o| o.server_cpu_seconds_per_1000);
+    let events = outcomes.iter().find(|o| o.scenario == Scenario::Events);
+    if let Some(live) = events.and_then(|o| o.live.as_ref()) {
+        let ratio = ratios(outcomes)
+            .into_iter()
+            .find(|(name, _)| *name == "events / transfer")
+            .map(|(_, r)| r);
+        out.push_str(&live_table(live, concurrency, ratio, per_transfer));
     }
     out.push_str(
         "\n\n`paisa audit` runs (wall: process start to exit; audit: its own measure; CPU: its process, \
