@@ -7,12 +7,13 @@ use crate::model::UserSummary;
 use crate::server::bank::journal::ISSUER;
 use crate::server::bank::store::EntryDoc;
 use crate::server::bank::{live_entry, other_party, Bank};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use mongodb::bson::oid::ObjectId;
 use mongodb::change_stream::event::{OperationType, ResumeToken};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 
 /// How long a name read for a notice is reused: a renamed user may be
 /// shown under their old name in live notices for this long (history and
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 const NAME_TTL: Duration = Duration::from_secs(60);
 /// Names remembered before the cache starts over.
 const NAME_LIMIT: usize = 50_000;
+/// Most change events handled together.
+const BATCH: usize = 512;
 
 impl Live {
     /// Follows the journal for as long as the process runs. After an error
@@ -65,40 +68,55 @@ impl Feed {
             }
             Err(e) => return Err(e),
         };
-        while let Some(event) = stream.next().await {
-            let event = event?;
-            match (event.operation_type, event.full_document) {
-                (OperationType::Insert, Some(entry)) => self.deliver(entry).await,
-                (OperationType::Invalidate, _) => {
-                    // The journal was dropped or renamed: start afresh.
-                    self.resume = None;
-                    self.live.catch_up_all();
-                    return Ok(());
+        while let Some(first) = stream.next().await {
+            // With it, every event already received: under load the names
+            // for a whole batch are one read, so the feed keeps up.
+            let mut batch = vec![first?];
+            while batch.len() < BATCH {
+                match stream.next().now_or_never() {
+                    Some(Some(event)) => batch.push(event?),
+                    _ => break,
                 }
-                _ => {}
             }
+            let mut entries = Vec::with_capacity(batch.len());
+            for event in batch {
+                match (event.operation_type, event.full_document) {
+                    (OperationType::Insert, Some(entry)) => entries.push(entry),
+                    (OperationType::Invalidate, _) => {
+                        // The journal was dropped or renamed: start afresh.
+                        self.deliver(entries).await;
+                        self.resume = None;
+                        self.live.catch_up_all();
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+            self.deliver(entries).await;
             self.resume = stream.resume_token();
         }
         Ok(())
     }
 
-    /// Hands `entry` to its holders' streams on this instance, if any.
-    async fn deliver(&mut self, entry: EntryDoc) {
-        let listening: Vec<_> = [entry.from, entry.to]
-            .into_iter()
-            .filter(|&holder| holder != ISSUER)
-            .filter_map(|holder| self.live.listeners(holder).map(|to| (holder, to)))
+    /// Hands each entry to its holders' streams on this instance, if any,
+    /// in order.
+    async fn deliver(&mut self, entries: Vec<EntryDoc>) {
+        let listening: Vec<(&EntryDoc, ObjectId, broadcast::Sender<Delivery>)> = entries
+            .iter()
+            .flat_map(|entry| [(entry, entry.from), (entry, entry.to)])
+            .filter(|(_, holder)| *holder != ISSUER)
+            .filter_map(|(entry, holder)| self.live.listeners(holder).map(|to| (entry, holder, to)))
             .collect();
         if listening.is_empty() {
             return;
         }
         let others: Vec<ObjectId> = listening
             .iter()
-            .map(|(holder, _)| other_party(*holder, &entry))
+            .map(|(entry, holder, _)| other_party(*holder, entry))
             .collect();
         let people = self.names(&others).await;
-        for (holder, to) in listening {
-            let seen = live_entry(holder, &entry, &people);
+        for (entry, holder, to) in listening {
+            let seen = live_entry(holder, entry, &people);
             let _ = to.send(Delivery::Entry(Arc::new(seen)));
         }
     }
@@ -108,12 +126,14 @@ impl Feed {
     /// history has the name).
     async fn names(&mut self, ids: &[ObjectId]) -> Vec<UserSummary> {
         let now = Instant::now();
-        let missing: Vec<ObjectId> = ids
+        let mut missing: Vec<ObjectId> = ids
             .iter()
             .copied()
             .filter(|id| *id != ISSUER)
             .filter(|id| self.names.get(id).is_none_or(|(_, at)| now - *at >= NAME_TTL))
             .collect();
+        missing.sort();
+        missing.dedup();
         if !missing.is_empty() {
             match self.bank.names(&missing).await {
                 Ok(found) => {
