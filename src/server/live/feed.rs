@@ -7,13 +7,13 @@ use crate::model::UserSummary;
 use crate::server::bank::journal::ISSUER;
 use crate::server::bank::store::EntryDoc;
 use crate::server::bank::{live_entry, other_party, Bank};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::change_stream::event::{OperationType, ResumeToken};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// How long a name read for a notice is reused: a renamed user may be
 /// shown under their old name in live notices for this long (history and
@@ -21,8 +21,11 @@ use tokio::sync::broadcast;
 const NAME_TTL: Duration = Duration::from_secs(60);
 /// Names remembered before the cache starts over.
 const NAME_LIMIT: usize = 50_000;
-/// Most change events handled together.
+/// Most entries delivered together.
 const BATCH: usize = 512;
+/// Entries read but not yet delivered, at most; the change stream waits
+/// beyond (the database keeps them).
+const QUEUE: usize = 8192;
 
 impl Live {
     /// Follows the journal for as long as the process runs. After an error
@@ -30,13 +33,20 @@ impl Live {
     /// resume token, so entries committed meanwhile still arrive; when it
     /// cannot resume, every stream catches up from the database instead.
     pub fn follow(&self, bank: Bank) -> tokio::task::JoinHandle<()> {
+        let (entries, arriving) = mpsc::channel(QUEUE);
+        let mut delivery = Delivering {
+            live: self.clone(),
+            bank: bank.clone(),
+            names: HashMap::new(),
+        };
+        tokio::spawn(async move { delivery.run(arriving).await });
         let live = self.clone();
         tokio::spawn(async move {
             let mut feed = Feed {
                 live,
                 bank,
                 resume: None,
-                names: HashMap::new(),
+                entries,
             };
             loop {
                 if let Err(e) = feed.run().await {
@@ -48,10 +58,19 @@ impl Live {
     }
 }
 
+/// Reads the change stream and queues each new entry for delivery.
 struct Feed {
     live: Live,
     bank: Bank,
     resume: Option<ResumeToken>,
+    entries: mpsc::Sender<EntryDoc>,
+}
+
+/// Delivers queued entries, every one waiting at once as a batch: under
+/// load the names for a whole batch are one read, so delivery keeps up.
+struct Delivering {
+    live: Live,
+    bank: Bank,
     names: HashMap<ObjectId, (UserSummary, Instant)>,
 }
 
@@ -68,34 +87,35 @@ impl Feed {
             }
             Err(e) => return Err(e),
         };
-        while let Some(first) = stream.next().await {
-            // With it, every event already received: under load the names
-            // for a whole batch are one read, so the feed keeps up.
-            let mut batch = vec![first?];
-            while batch.len() < BATCH {
-                match stream.next().now_or_never() {
-                    Some(Some(event)) => batch.push(event?),
-                    _ => break,
+        while let Some(event) = stream.next().await {
+            let event = event?;
+            if event.operation_type == OperationType::Invalidate {
+                // The journal was dropped or renamed: start afresh.
+                self.resume = None;
+                self.live.catch_up_all();
+                return Ok(());
+            }
+            let new_entry = (event.operation_type == OperationType::Insert)
+                .then_some(event.full_document)
+                .flatten();
+            if let Some(entry) = new_entry {
+                if self.entries.send(entry).await.is_err() {
+                    // Delivery has stopped: so has the process.
+                    return Ok(());
                 }
             }
-            let mut entries = Vec::with_capacity(batch.len());
-            for event in batch {
-                match (event.operation_type, event.full_document) {
-                    (OperationType::Insert, Some(entry)) => entries.push(entry),
-                    (OperationType::Invalidate, _) => {
-                        // The journal was dropped or renamed: start afresh.
-                        self.deliver(entries).await;
-                        self.resume = None;
-                        self.live.catch_up_all();
-                        return Ok(());
-                    }
-                    _ => {}
-                }
-            }
-            self.deliver(entries).await;
             self.resume = stream.resume_token();
         }
         Ok(())
+    }
+}
+
+impl Delivering {
+    async fn run(&mut self, mut arriving: mpsc::Receiver<EntryDoc>) {
+        let mut batch = Vec::new();
+        while arriving.recv_many(&mut batch, BATCH).await > 0 {
+            self.deliver(std::mem::take(&mut batch)).await;
+        }
     }
 
     /// Hands each entry to its holders' streams on this instance, if any,
