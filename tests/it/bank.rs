@@ -633,3 +633,37 @@ async fn history_is_newest_first_and_paged() {
     ));
     assert_books_balance(&env.db).await;
 }
+
+#[tokio::test]
+async fn recent_people_are_the_last_five_paid_or_paying_most_recent_first() {
+    let env = TestEnv::new().await;
+    let me = env.user("Asha", "Rao").await;
+    let others = env.users((0..7).map(|i| (format!("Friend{i}"), "Shah"))).await;
+    set_balance(&env.db, me, 100_000).await;
+    let bank = env.bank();
+    assert_eq!(
+        bank.recent_people(me, 5).await.unwrap(),
+        vec![],
+        "a welcome balance is nobody"
+    );
+    // Paid friends 0..5 in order, then friend 1 again, then friend 6 pays me.
+    for i in [0, 1, 2, 3, 4, 5, 1] {
+        bank.transfer(me, &others[i].to_hex(), Money::from_paise(100), None)
+            .await
+            .unwrap();
+    }
+    bank.transfer(others[6], &me.to_hex(), Money::from_paise(50), None)
+        .await
+        .unwrap();
+    let recent: Vec<String> = bank
+        .recent_people(me, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.first_name)
+        .collect();
+    assert_eq!(recent, ["Friend6", "Friend1", "Friend5", "Friend4", "Friend3"]);
+    let them = bank.recent_people(others[6], 5).await.unwrap();
+    assert_eq!(them.len(), 1);
+    assert_eq!((them[0].first_name.as_str(), them[0].hint.is_empty()), ("Asha", false));
+}

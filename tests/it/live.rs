@@ -273,3 +273,59 @@ async fn a_user_has_at_most_eight_streams_and_shutdown_ends_them() {
         .expect("refused while closing");
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn requests_reach_both_parties_live_as_they_change() {
+    let env = TestEnv::new().await;
+    let a = env.serve().await;
+    let b = serve(env.other_instance_state()).await;
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let mut asha_on_b = stream(&b, &asha_token, None).await;
+    let mut ravi_on_a = stream(&a, &ravi_token, None).await;
+    let http = reqwest::Client::new();
+    let asked: Value = http
+        .post(format!("{a}/api/v1/requests"))
+        .bearer_auth(&ravi_token)
+        .json(&json!({ "from": asha.to_hex(), "amount": 2.5, "note": "Chai" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = asked["request"]["id"].clone();
+    let incoming = asha_on_b.next(SECOND).await.expect("the payer hears of the request");
+    assert_eq!(incoming.event, "request");
+    assert_eq!(incoming.data, asked["request"]);
+    assert_eq!(
+        ravi_on_a
+            .next(SECOND)
+            .await
+            .expect("the requester's other tab too")
+            .data["status"],
+        "pending"
+    );
+
+    let paid = http
+        .post(format!("{b}/api/v1/requests/{}/pay", id.as_str().unwrap()))
+        .bearer_auth(&asha_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), StatusCode::OK);
+    for stream in [&mut asha_on_b, &mut ravi_on_a] {
+        let mut events = stream.take(2, SECOND).await;
+        events.sort_by(|x, y| x.event.cmp(&y.event));
+        let (request, transfer) = (&events[0], &events[1]);
+        assert_eq!((request.event.as_str(), &request.data["id"]), ("request", &id));
+        assert_eq!(request.data["status"], "paid");
+        assert_eq!(transfer.event, "transfer");
+        assert_eq!(
+            (transfer.data["kind"].as_str(), transfer.data["note"].as_str()),
+            (Some("request"), Some("Chai"))
+        );
+    }
+    assert_books_balance(&env.db).await;
+}

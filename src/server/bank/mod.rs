@@ -5,7 +5,7 @@
 //! - `store`: document types and collection names;
 //! - `validate`: checks on what users type;
 //! - `journal`: entries, postings, the issuer;
-//! - `users`, `search`, `transfers`, `history`, `requests`: the operations;
+//! - `users`, `search`, `transfers`, `history`, `requests`, `recent`: the operations;
 //! - `since`: what an account saw after a point, for live streams;
 //! - `migrate`: bringing first-release balances into the journal;
 //! - `audit`: proving the books from one snapshot;
@@ -17,6 +17,7 @@ mod guards;
 mod history;
 pub mod journal;
 mod migrate;
+mod recent;
 pub mod requests;
 mod search;
 mod since;

@@ -302,7 +302,7 @@ impl Bank {
     }
 
     /// Requests with both parties named (one read).
-    async fn views(&self, requests: Vec<RequestDoc>) -> Result<Vec<RequestView>, BankError> {
+    pub(crate) async fn views(&self, requests: Vec<RequestDoc>) -> Result<Vec<RequestView>, BankError> {
         let mut ids: Vec<ObjectId> = requests.iter().flat_map(|r| [r.from, r.to]).collect();
         ids.sort();
         ids.dedup();

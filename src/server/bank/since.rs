@@ -16,7 +16,7 @@ use crate::model::{HistoryEntry, UserSummary};
 use crate::money::Money;
 use crate::server::error::BankError;
 use futures::TryStreamExt;
-use mongodb::bson::{doc, oid::ObjectId};
+use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, ResumeToken};
 use mongodb::change_stream::ChangeStream;
 
@@ -120,15 +120,26 @@ impl Bank {
         Ok(entries.iter().map(|e| live_entry(user, e, &people)).collect())
     }
 
-    /// Every new journal entry, from `resume` on (a token this stream gave
-    /// before) or from now: the live feed's one change stream.
-    pub(crate) async fn watch_journal(
+    /// Every new journal entry and every change to a payment request (with
+    /// the request as it now is), from `resume` on (a token this stream
+    /// gave before) or from now: the live feed's one change stream, on the
+    /// database, filtered by the server to those two collections.
+    pub(crate) async fn watch_changes(
         &self,
         resume: Option<ResumeToken>,
-    ) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<EntryDoc>>> {
-        self.journal
+    ) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
+        let journal = self.journal.name().to_owned();
+        let requests = self.requests.name().to_owned();
+        let watched = doc! { "$or": [
+            { "ns.coll": journal, "operationType": "insert" },
+            { "ns.coll": requests, "operationType": { "$in": ["insert", "update", "replace"] } },
+            { "operationType": { "$in": ["invalidate", "dropDatabase"] } },
+        ] };
+        self.client
+            .database(self.journal.namespace().db.as_str())
             .watch()
-            .pipeline([doc! { "$match": { "operationType": { "$in": ["insert", "invalidate"] } } }])
+            .pipeline([doc! { "$match": watched }])
+            .full_document(mongodb::options::FullDocumentType::UpdateLookup)
             .resume_after(resume)
             .await
     }

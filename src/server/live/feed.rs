@@ -1,14 +1,16 @@
-//! The instance's one change stream on journal inserts, fanned out in
-//! process to the users listening here. Whichever instance committed an
-//! entry, every instance sees it; each delivers it to its own streams.
+//! The instance's one change stream on journal inserts and payment request
+//! changes, fanned out in process to the users listening here. Whichever
+//! instance committed a change, every instance sees it; each delivers it to
+//! its own streams.
 
 use super::{Delivery, Live};
 use crate::model::UserSummary;
 use crate::server::bank::journal::ISSUER;
-use crate::server::bank::store::EntryDoc;
+use crate::server::bank::requests::{RequestDoc, REQUESTS};
+use crate::server::bank::store::{EntryDoc, JOURNAL};
 use crate::server::bank::{live_entry, other_party, Bank};
 use futures::StreamExt;
-use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{from_document, oid::ObjectId};
 use mongodb::change_stream::event::{OperationType, ResumeToken};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,12 +60,18 @@ impl Live {
     }
 }
 
-/// Reads the change stream and queues each new entry for delivery.
+/// What the change stream tells of.
+enum Change {
+    Entry(EntryDoc),
+    Request(RequestDoc),
+}
+
+/// Reads the change stream and queues each change for delivery.
 struct Feed {
     live: Live,
     bank: Bank,
     resume: Option<ResumeToken>,
-    entries: mpsc::Sender<EntryDoc>,
+    entries: mpsc::Sender<Change>,
 }
 
 /// Delivers queued entries, every one waiting at once as a batch: under
@@ -76,12 +84,12 @@ struct Delivering {
 
 impl Feed {
     async fn run(&mut self) -> mongodb::error::Result<()> {
-        let mut stream = match self.bank.watch_journal(self.resume.clone()).await {
+        let mut stream = match self.bank.watch_changes(self.resume.clone()).await {
             Ok(stream) => stream,
             Err(e) if self.resume.is_some() => {
                 tracing::warn!(error = %e, "cannot resume the journal change stream: streams catch up from the database");
                 self.resume = None;
-                let stream = self.bank.watch_journal(None).await?;
+                let stream = self.bank.watch_changes(None).await?;
                 self.live.catch_up_all();
                 stream
             }
@@ -89,17 +97,23 @@ impl Feed {
         };
         while let Some(event) = stream.next().await {
             let event = event?;
-            if event.operation_type == OperationType::Invalidate {
-                // The journal was dropped or renamed: start afresh.
+            if matches!(
+                event.operation_type,
+                OperationType::Invalidate | OperationType::DropDatabase
+            ) {
+                // The database was dropped: start afresh.
                 self.resume = None;
                 self.live.catch_up_all();
                 return Ok(());
             }
-            let new_entry = (event.operation_type == OperationType::Insert)
-                .then_some(event.full_document)
-                .flatten();
-            if let Some(entry) = new_entry {
-                if self.entries.send(entry).await.is_err() {
+            let collection = event.ns.as_ref().and_then(|ns| ns.coll.as_deref());
+            let change = match (collection, event.full_document) {
+                (Some(JOURNAL), Some(doc)) => from_document(doc).ok().map(Change::Entry),
+                (Some(REQUESTS), Some(doc)) => from_document(doc).ok().map(Change::Request),
+                _ => None,
+            };
+            if let Some(change) = change {
+                if self.entries.send(change).await.is_err() {
                     // Delivery has stopped: so has the process.
                     return Ok(());
                 }
@@ -111,10 +125,45 @@ impl Feed {
 }
 
 impl Delivering {
-    async fn run(&mut self, mut arriving: mpsc::Receiver<EntryDoc>) {
+    async fn run(&mut self, mut arriving: mpsc::Receiver<Change>) {
         let mut batch = Vec::new();
         while arriving.recv_many(&mut batch, BATCH).await > 0 {
-            self.deliver(std::mem::take(&mut batch)).await;
+            let (mut entries, mut requests) = (Vec::new(), Vec::new());
+            for change in batch.drain(..) {
+                match change {
+                    Change::Entry(entry) => entries.push(entry),
+                    Change::Request(request) => requests.push(request),
+                }
+            }
+            self.deliver(entries).await;
+            self.deliver_requests(requests).await;
+        }
+    }
+
+    /// Hands each changed request to both parties' streams here, if any.
+    async fn deliver_requests(&mut self, requests: Vec<RequestDoc>) {
+        let requests: Vec<RequestDoc> = requests
+            .into_iter()
+            .filter(|r| self.live.listeners(r.from).is_some() || self.live.listeners(r.to).is_some())
+            .collect();
+        if requests.is_empty() {
+            return;
+        }
+        let views = match self.bank.views(requests).await {
+            Ok(views) => views,
+            Err(e) => {
+                tracing::debug!(error = %e, "request changes not delivered");
+                return;
+            }
+        };
+        for view in views {
+            let view = Arc::new(view);
+            for party in [&view.from.id, &view.to.id] {
+                let listeners = ObjectId::parse_str(party).ok().and_then(|p| self.live.listeners(p));
+                if let Some(to) = listeners {
+                    let _ = to.send(Delivery::Request(view.clone()));
+                }
+            }
         }
     }
 

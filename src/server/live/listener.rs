@@ -3,7 +3,7 @@
 //! order, exactly once; it ends when its session ends or the server stops.
 
 use super::{Delivery, Subscription};
-use crate::server::bank::{Bank, LiveEntry, Position};
+use crate::server::bank::{Bank, LiveEntry, Position, RequestView};
 use crate::server::error::BankError;
 use crate::server::session_store::SessionStore;
 use mongodb::bson::oid::ObjectId;
@@ -25,6 +25,9 @@ const SESSION_CHECK_EVERY: Duration = Duration::from_secs(20);
 #[derive(Clone, Debug, PartialEq)]
 pub enum Out {
     Entry(Arc<LiveEntry>),
+    /// A payment request made or changed (not replayed on reconnect: a
+    /// client reads its requests afresh when it connects).
+    Request(Arc<RequestView>),
     /// Entries were missed that cannot be sent: read the balance and
     /// history afresh.
     Resync,
@@ -32,6 +35,7 @@ pub enum Out {
 
 enum Wake {
     Entry(Arc<LiveEntry>),
+    Request(Arc<RequestView>),
     CatchUp,
     CheckSession,
     Stop,
@@ -100,6 +104,7 @@ impl Listener {
             let wake = tokio::select! {
                 delivery = self.subscription.deliveries.recv() => match delivery {
                     Ok(Delivery::Entry(entry)) => Wake::Entry(entry),
+                    Ok(Delivery::Request(request)) => Wake::Request(request),
                     Ok(Delivery::CatchUp) | Err(RecvError::Lagged(_)) => Wake::CatchUp,
                     Err(RecvError::Closed) => Wake::Stop,
                 },
@@ -112,6 +117,7 @@ impl Listener {
             };
             match wake {
                 Wake::Entry(entry) => self.take(entry),
+                Wake::Request(request) => self.pending.push_back(Out::Request(request)),
                 Wake::CatchUp => self.catch_up_or_end().await,
                 Wake::CheckSession => self.check_session().await,
                 Wake::Stop => self.done = true,

@@ -1,8 +1,8 @@
 //! Live updates: every new journal entry reaches the open pages of both of
 //! its holders, on whichever instance they are connected.
 //!
-//! - `feed`: this instance's one change stream on journal inserts, fanned
-//!   out to the users listening here;
+//! - `feed`: this instance's one change stream on journal inserts and
+//!   payment request changes, fanned out to the users listening here;
 //! - `listener`: one client's stream: catch up from its `Last-Event-ID`,
 //!   then live entries in the account's order, each exactly once; ends
 //!   when its session does or the server stops.
@@ -14,7 +14,7 @@ mod listener;
 
 pub use listener::{Listener, Out};
 
-use crate::server::bank::LiveEntry;
+use crate::server::bank::{LiveEntry, RequestView};
 use mongodb::bson::oid::ObjectId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +34,8 @@ const BACKLOG: usize = 256;
 #[derive(Clone, Debug)]
 pub enum Delivery {
     Entry(Arc<LiveEntry>),
+    /// A payment request of the user's was made or changed.
+    Request(Arc<RequestView>),
     /// The feed may have missed entries (its change stream could not
     /// resume): catch up from the database.
     CatchUp,

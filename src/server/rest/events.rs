@@ -77,7 +77,8 @@ async fn events(
     Ok(response)
 }
 
-/// One event as it is written: `transfer` (id: the entry's) or `resync`.
+/// One event as it is written: `transfer` (id: the entry's), `request` or
+/// `resync`.
 fn event(out: &Out) -> Event {
     match out {
         Out::Entry(live) => {
@@ -90,6 +91,9 @@ fn event(out: &Out) -> Event {
                 .id(live.entry.id.clone())
                 .data(data.to_string())
         }
+        Out::Request(request) => Event::default()
+            .event("request")
+            .data(super::requests::request_json(request).to_string()),
         Out::Resync => Event::default().event("resync").data("{}"),
     }
 }

@@ -137,8 +137,8 @@ async fn cancel(
     Ok(Json(json!({ "request": request_json(&cancelled) })))
 }
 
-/// A request as the API writes it.
-fn request_json(r: &RequestView) -> Value {
+/// A request as the API writes it (also in live `request` events).
+pub(super) fn request_json(r: &RequestView) -> Value {
     let party =
         |p: &crate::model::UserSummary| json!({ "_id": p.id, "firstName": p.first_name, "lastName": p.last_name });
     json!({
