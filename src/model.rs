@@ -180,6 +180,52 @@ pub fn format_utc(ms: i64) -> String {
     )
 }
 
+/// Milliseconds since the Unix epoch from an RFC 3339 time in UTC as the
+/// API writes them (`2026-11-25T14:05:00.123Z`; fractions of any length,
+/// `Z` or `+00:00`). None for anything else, offsets other than UTC
+/// included: the API never sends them.
+pub fn parse_utc(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00"))?;
+    let (date, time) = text.split_once('T')?;
+    let number = |s: &str, len: usize| -> Option<i64> {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+    };
+    let mut date = date.split('-');
+    let (year, month, day) = (
+        number(date.next()?, 4)?,
+        number(date.next()?, 2)?,
+        number(date.next()?, 2)?,
+    );
+    let (time, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut time = time.split(':');
+    let (hour, minute, second) = (
+        number(time.next()?, 2)?,
+        number(time.next()?, 2)?,
+        number(time.next()?, 2)?,
+    );
+    if date.next().is_some() || time.next().is_some() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let millis = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0, |ms, b| ms * 10 + i64::from(b - b'0'));
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm,
+    // the inverse of `format_utc`'s).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +235,38 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(format_utc(1_795_615_500_000), "2026-11-25 14:05 UTC");
+    }
+
+    #[test]
+    fn parses_the_apis_utc_times() {
+        assert_eq!(parse_utc("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(parse_utc("2000-02-29T00:00:00Z"), Some(951_782_400_000));
+        assert_eq!(parse_utc("2026-11-25T14:05:00.123Z"), Some(1_795_615_500_123));
+        assert_eq!(parse_utc("2026-11-25T14:05:00.5+00:00"), Some(1_795_615_500_500));
+        assert_eq!(parse_utc("1969-12-31T23:59:59.999Z"), Some(-1));
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-11-25T14:05:00",
+            "2026-11-25T14:05:00+05:30",
+            "2026-13-01T00:00:00Z",
+            "2026-1-01T00:00:00Z",
+            "2026-11-25T14:05:00.x1Z",
+            "2026-11-25T14:05Z",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad:?}");
+        }
+        // The same instant `format_utc` shows, for any day of four centuries.
+        for day in (-146_097..146_097).step_by(7) {
+            let ms = day * 86_400_000 + 45_296_789;
+            let text = format_utc(ms);
+            let (date, hm) = text.trim_end_matches(" UTC").split_once(' ').unwrap();
+            assert_eq!(
+                parse_utc(&format!("{date}T{hm}:00Z")),
+                Some(ms - ms.rem_euclid(60_000)),
+                "{text}"
+            );
+        }
     }
 
     #[test]

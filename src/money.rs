@@ -119,6 +119,28 @@ impl Money {
         self.0 as f64 / 100.0
     }
 
+    /// The amount a JSON number of rupees stands for, once it is already a
+    /// float (a live event's `amount` and `balance`): rounded to the paisa,
+    /// as the API writes [`Money::to_rupees_f64`]. Refused when it is not a
+    /// number, beyond [`MAX_PAISE`] either way, or not a whole number of
+    /// paise (more than float noise away from one), rather than guessed at.
+    pub fn from_rupees_f64(rupees: f64) -> Result<Money, MoneyError> {
+        if !rupees.is_finite() {
+            return Err(MoneyError::NotANumber);
+        }
+        let paise = rupees * 100.0;
+        let whole = paise.round();
+        if whole.abs() > MAX_PAISE as f64 {
+            return Err(MoneyError::TooLarge);
+        }
+        // Every whole paisa up to MAX_PAISE survives the trip through f64 to
+        // within a few millionths of a paisa; a third decimal does not.
+        if (paise - whole).abs() > 1e-3 {
+            return Err(MoneyError::TooPrecise);
+        }
+        Ok(Money(whole as i64))
+    }
+
     /// Plain rupee text without symbol or grouping, e.g. `1234.50`; what an
     /// amount field is pre-filled with.
     pub fn to_plain_rupees(self) -> String {
@@ -253,6 +275,25 @@ mod tests {
             let m = Money::from_paise(paise);
             assert_eq!(Money::parse_rupees(&m.to_plain_rupees()), Ok(m));
             assert_eq!(Money::parse_json_number(&m.to_rupees_f64().to_string()), Ok(m));
+            assert_eq!(Money::from_rupees_f64(m.to_rupees_f64()), Ok(m));
+        }
+    }
+
+    #[test]
+    fn floats_of_rupees_become_whole_paise() {
+        assert_eq!(Money::from_rupees_f64(1.5), Ok(Money::from_paise(150)));
+        assert_eq!(Money::from_rupees_f64(0.1 + 0.2), Ok(Money::from_paise(30)));
+        assert_eq!(Money::from_rupees_f64(0.0), Ok(Money::ZERO));
+        assert_eq!(Money::from_rupees_f64(-2.25), Ok(Money::from_paise(-225)));
+        assert_eq!(Money::from_rupees_f64(1.005), Err(MoneyError::TooPrecise));
+        assert_eq!(Money::from_rupees_f64(f64::NAN), Err(MoneyError::NotANumber));
+        assert_eq!(Money::from_rupees_f64(f64::INFINITY), Err(MoneyError::NotANumber));
+        assert_eq!(Money::from_rupees_f64(1e9 + 0.01), Err(MoneyError::TooLarge));
+        assert_eq!(Money::from_rupees_f64(-1e12), Err(MoneyError::TooLarge));
+        // Every paisa of a large range comes back exactly.
+        for paise in (0..MAX_PAISE).step_by(9_999_991).chain(MAX_PAISE - 1000..=MAX_PAISE) {
+            let m = Money::from_paise(paise);
+            assert_eq!(Money::from_rupees_f64(m.to_rupees_f64()), Ok(m), "{paise}");
         }
     }
 }
