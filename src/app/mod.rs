@@ -1,7 +1,8 @@
 //! The web app: the HTML shell and the routes. Pages live in `pages/`,
-//! shared pieces in `components`.
+//! shared pieces in `components`, live updates in `live/`.
 
 mod components;
+mod live;
 mod pages;
 
 use leptos::prelude::*;

@@ -1,13 +1,16 @@
 //! The ledger as the signed-in user sees it: newest first, a page at a time
-//! (`?before=` is the cursor, so paging is plain links).
+//! (`?before=` is the cursor, so paging is plain links). In the browser,
+//! new entries appear on top of the newest page as they happen.
 
 use crate::app::components::{AppBar, Avatar, Hint, Loading};
+use crate::app::live::Live;
 use crate::error::AppError;
-use crate::model::{format_utc, Direction, EntryKind, HistoryEntry};
+use crate::model::{format_utc, Direction, EntryKind, HistoryEntry, HistoryPage};
 use crate::server_fns::{get_me, history};
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
+use std::collections::HashSet;
 
 #[component]
 pub fn TransactionsPage() -> impl IntoView {
@@ -15,6 +18,9 @@ pub fn TransactionsPage() -> impl IntoView {
     let before = Memo::new(move |_| query.read().get("before").filter(|b| !b.is_empty()));
     let me = Resource::new(|| (), |_| get_me());
     let page = Resource::new(move || before.get(), history);
+    let live = Live::new();
+    // Entries were missed that the stream cannot send: read the page again.
+    Effect::watch(move || live.stale(), move |_, _, _| page.refetch(), false);
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
@@ -23,27 +29,27 @@ pub fn TransactionsPage() -> impl IntoView {
                     Err(AppError::Unauthorized) => return view! { <Redirect path="/signin"/> }.into_any(),
                     Err(e) => return view! { <p class="m-6 text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                 };
+                let newest = before.get_untracked().is_none();
                 let body = match page.await {
+                    Ok(page) if newest => {
+                        // Live from the newest entry shown: nothing in between is lost.
+                        live.start(page.entries.first().map(|e| e.id.clone()));
+                        view! { <Entries page live=Some(live)/> }.into_any()
+                    }
                     Ok(page) if page.entries.is_empty() => view! {
-                        <p class="text-sm text-slate-500">"No transactions yet. Money you send or receive shows up here."</p>
+                        <p class="text-sm text-slate-500">{NOTHING_YET}</p>
                     }.into_any(),
-                    Ok(page) => view! {
-                        <ul class="divide-y divide-slate-100" data-testid="transactions">
-                            {page.entries.into_iter().map(|e| view! { <Entry entry=e/> }).collect_view()}
-                        </ul>
-                        <nav aria-label="Pages" class="mt-4 flex justify-between text-sm font-medium">
-                            {before.get_untracked().map(|_| view! { <a href="/transactions" class="text-indigo-600 underline">"Newest"</a> })}
-                            {page.next.map(|next| view! {
-                                <a href=format!("/transactions?before={next}") class="ml-auto text-indigo-600 underline">"Older"</a>
-                            })}
-                        </nav>
-                    }.into_any(),
+                    Ok(page) => view! { <Entries page live=None/> }.into_any(),
                     Err(e) => view! { <p class="text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                 };
                 view! {
                     <AppBar me current="/transactions"/>
                     <main class="mx-auto max-w-3xl px-4 py-6">
-                        <section aria-labelledby="tx-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
+                        <section
+                            aria-labelledby="tx-heading"
+                            data-live=move || live.is_open().then_some("open")
+                            class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200"
+                        >
                             <h1 id="tx-heading" class="mb-3 text-lg font-semibold">"Transactions"</h1>
                             {body}
                         </section>
@@ -51,6 +57,49 @@ pub fn TransactionsPage() -> impl IntoView {
                 }.into_any()
             })}
         </Suspense>
+    }
+}
+
+const NOTHING_YET: &str = "No transactions yet. Money you send or receive shows up here.";
+
+/// A page of entries, with those that arrived since on top (the newest
+/// page only); keyed by id, so an entry the page was read again with
+/// shows once.
+#[component]
+fn Entries(page: HistoryPage, live: Option<Live>) -> impl IntoView {
+    let loaded: HashSet<String> = page.entries.iter().map(|e| e.id.clone()).collect();
+    let empty = page.entries.is_empty();
+    let arrived = move || {
+        let mut arrived: Vec<HistoryEntry> = live
+            .map(Live::arrivals)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.entry)
+            .filter(|e| !loaded.contains(&e.id))
+            .collect();
+        arrived.reverse();
+        arrived
+    };
+    let nothing = {
+        let arrived = arrived.clone();
+        move || empty && arrived().is_empty()
+    };
+    view! {
+        <Show when=nothing>
+            <p class="text-sm text-slate-500">{NOTHING_YET}</p>
+        </Show>
+        <ul class="divide-y divide-slate-100" data-testid="transactions">
+            <For each=arrived key=|e| e.id.clone() let(entry)>
+                <Entry entry/>
+            </For>
+            {page.entries.into_iter().map(|e| view! { <Entry entry=e/> }).collect_view()}
+        </ul>
+        <nav aria-label="Pages" class="mt-4 flex justify-between text-sm font-medium">
+            {live.is_none().then(|| view! { <a href="/transactions" class="text-indigo-600 underline">"Newest"</a> })}
+            {page.next.map(|next| view! {
+                <a href=format!("/transactions?before={next}") class="ml-auto text-indigo-600 underline">"Older"</a>
+            })}
+        </nav>
     }
 }
 
@@ -87,6 +136,9 @@ fn Entry(entry: HistoryEntry) -> impl IntoView {
             <p class=format!("shrink-0 font-semibold tabular-nums {tone}")>{format!("{sign}{}", entry.amount)}</p>
         </li>
     }
+    // Type-erased: one row type for the live and the loaded lists keeps
+    // the page's type small enough for the compiler.
+    .into_any()
 }
 
 fn kind_name(kind: EntryKind) -> &'static str {

@@ -3,11 +3,15 @@
 //! step works as plain links and form posts before the WASM loads, and the
 //! same URLs drive the live version after hydration.
 
+mod balance;
+
 use crate::app::components::{query_escape, AppBar, Avatar, Hint, Loading};
+use crate::app::live::Live;
 use crate::error::AppError;
 use crate::model::{Me, SendDialog, UserSummary};
 use crate::money::Money;
 use crate::server_fns::{get_me, get_transfer, open_send, search_users, SendMoney};
+use balance::BalanceCard;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -22,11 +26,14 @@ pub fn DashboardPage() -> impl IntoView {
     let sent = Memo::new(move |_| query.read().get("sent").filter(|s| !s.is_empty()));
     // Re-read after each transfer, so the balance shown is the new one.
     let me = Resource::new(move || sent.get(), |_| get_me());
+    // One stream for as long as the page is open, started once it shows a
+    // signed-in user.
+    let live = Live::new();
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(me) => view! { <Dashboard me filter send_to sent/> }.into_any(),
+                    Ok(me) => view! { <Dashboard me filter send_to sent live/> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <Redirect path="/signin"/> }.into_any(),
                     Err(e) => view! { <p class="m-6 rounded-lg bg-red-50 p-4 text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                 }
@@ -36,15 +43,19 @@ pub fn DashboardPage() -> impl IntoView {
 }
 
 #[component]
-fn Dashboard(me: Me, filter: Memo<String>, send_to: Memo<Option<String>>, sent: Memo<Option<String>>) -> impl IntoView {
+fn Dashboard(
+    me: Me,
+    filter: Memo<String>,
+    send_to: Memo<Option<String>>,
+    sent: Memo<Option<String>>,
+    live: Live,
+) -> impl IntoView {
     let balance = me.balance;
+    live.start(None);
     view! {
         <AppBar me current="/dashboard"/>
         <main class="mx-auto max-w-3xl space-y-6 px-4 py-6">
-            <section aria-labelledby="balance-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
-                <h2 id="balance-heading" class="text-sm font-medium text-slate-500">"Your balance"</h2>
-                <p class="mt-1 text-3xl font-bold tracking-tight" data-testid="balance">{balance.to_string()}</p>
-            </section>
+            <BalanceCard balance live/>
             <Users filter/>
         </main>
         {move || send_to.get().map(|to| view! { <SendMoneyDialog to sent=sent.get() balance filter=filter.get_untracked()/> })}
