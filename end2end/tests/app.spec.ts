@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { balancePaise, hydrated, newPage, newUser, signUp, unique, watchConsole } from "./helpers";
+import { balancePaise, formatPaise, hydrated, newPage, newUser, signUp, unique, watchConsole } from "./helpers";
 
 test("one user finds another by name, sends money, and both see it", async ({ browser }) => {
   const a = await newPage(browser);
@@ -225,10 +225,3 @@ test("screenshots: dashboard and dialog, desktop and 360 px", async ({ browser }
     await other.context.close();
   }
 });
-
-function formatPaise(paise: number): string {
-  const rupees = Math.floor(paise / 100).toString();
-  const last3 = rupees.slice(-3);
-  const rest = rupees.slice(0, -3).replace(/\B(?=(\d{2})+(?!\d))/g, ",");
-  return `₹${rest ? rest + "," : ""}${last3}.${String(paise % 100).padStart(2, "0")}`;
-}

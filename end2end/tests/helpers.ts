@@ -56,6 +56,19 @@ export async function balancePaise(page: Page): Promise<number> {
   return Number(m![1].replace(/,/g, "")) * 100 + Number(m![2]);
 }
 
+/** Paise as the app writes money: `₹1,23,456.78`. */
+export function formatPaise(paise: number): string {
+  const rupees = Math.floor(paise / 100).toString();
+  const last3 = rupees.slice(-3);
+  const rest = rupees.slice(0, -3).replace(/\B(?=(\d{2})+(?!\d))/g, ",");
+  return `₹${rest ? rest + "," : ""}${last3}.${String(paise % 100).padStart(2, "0")}`;
+}
+
+/** Waits until the page's live stream is open (`data-live="open"`). */
+export async function liveOpen(page: Page) {
+  await page.locator('[data-live="open"]').waitFor({ state: "attached" });
+}
+
 export async function newPage(browser: Browser, opts: { javaScriptEnabled?: boolean; viewport?: { width: number; height: number } } = {}) {
   const context = await browser.newContext(opts);
   return { context, page: await context.newPage() };
