@@ -99,6 +99,73 @@ pub struct Receipt {
     pub balance: Money,
 }
 
+/// A payment request's state. Expired is a pending request past its
+/// expiry: a state, never a deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    Pending,
+    Paid,
+    Declined,
+    Cancelled,
+    Expired,
+}
+
+impl RequestStatus {
+    /// The state named `text` (`"pending"`, …), as the API writes it.
+    pub fn parse(text: &str) -> Option<RequestStatus> {
+        [
+            RequestStatus::Pending,
+            RequestStatus::Paid,
+            RequestStatus::Declined,
+            RequestStatus::Cancelled,
+            RequestStatus::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Paid => "paid",
+            RequestStatus::Declined => "declined",
+            RequestStatus::Cancelled => "cancelled",
+            RequestStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A payment request: `from` is asked to pay `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    pub id: String,
+    pub from: UserSummary,
+    pub to: UserSummary,
+    pub amount: Money,
+    pub note: Option<String>,
+    pub status: RequestStatus,
+    /// Milliseconds since the Unix epoch (UTC).
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// The dashboard's pending requests: those asking the user to pay, and
+/// those the user asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestBoard {
+    pub incoming: Vec<PaymentRequest>,
+    pub outgoing: Vec<PaymentRequest>,
+}
+
+/// The Receive card: the user's pay link and its QR code (SVG markup the
+/// server made from the link).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receive {
+    pub link: String,
+    pub qr_svg: String,
+}
+
 /// What the Send Money dialog needs: who, and the idempotency key for this
 /// opening of the dialog (made on the server, so the server-rendered form
 /// and the hydrated one agree on it).

@@ -191,15 +191,4 @@ pub fn Loading() -> impl IntoView {
     view! { <p class="p-6 text-slate-500" aria-live="polite">"Loading…"</p> }
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn query_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::paths::query_escape;

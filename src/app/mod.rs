@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/dashboard") view=pages::DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/transactions") view=pages::TransactionsPage ssr=SsrMode::Async/>
                 <Route path=path!("/profile") view=pages::ProfilePage ssr=SsrMode::Async/>
+                <Route path=path!("/pay/:id") view=pages::PayLinkPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

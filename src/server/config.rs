@@ -67,6 +67,12 @@ pub struct Config {
     #[arg(long, env = "END_ALL_SESSIONS_AT_START", default_value_t = false)]
     pub end_all_sessions_at_start: bool,
 
+    /// Where people reach this site, e.g. `https://paisa.example`: the
+    /// origin of the pay links and QR codes users share. Unset: the scheme
+    /// and host each request came to.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Live streams (`/api/v1/events`) this instance holds at once; beyond,
     /// new ones get 503 (each holds a connection: keep it well under 4,096).
     #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = crate::server::live::DEFAULT_MAX_STREAMS)]
@@ -164,9 +170,47 @@ pub fn cors_origins(configured: &[String]) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// `PUBLIC_URL`: an origin (`scheme://host[:port]`, no path), without a
+/// trailing slash; unset or blank is none.
+pub fn public_url(configured: Option<&str>) -> Result<Option<String>, String> {
+    let Some(url) = configured
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(None);
+    };
+    let valid = url.split_once("://").is_some_and(|(scheme, host)| {
+        matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains(['/', '*', ' ', '?', '#'])
+    });
+    if valid {
+        Ok(Some(url.to_owned()))
+    } else {
+        Err(format!(
+            "PUBLIC_URL: {url:?} is not an origin; give it as https://host[:port]"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_url_is_an_origin() {
+        assert_eq!(public_url(None), Ok(None));
+        assert_eq!(public_url(Some(" ")), Ok(None));
+        assert_eq!(
+            public_url(Some("https://paisa.example/")),
+            Ok(Some("https://paisa.example".into()))
+        );
+        assert_eq!(
+            public_url(Some("http://10.0.0.5:8080")),
+            Ok(Some("http://10.0.0.5:8080".into()))
+        );
+        for bad in ["paisa.example", "ftp://x", "https://x/pay", "https://"] {
+            assert!(public_url(Some(bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_reachable_address_needs_the_shared_secret() {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod live;
 pub mod middleware;
 pub mod passwords;
+pub mod qr;
 pub mod rest;
 pub mod router;
 pub mod session;

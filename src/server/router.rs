@@ -91,9 +91,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
 /// wrong page. (After hydration the router navigates in the browser and the
 /// pages check the session themselves.)
 async fn page_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let private = paths::PRIVATE.contains(&path);
-    let signed_out_only = paths::SIGNED_OUT.contains(&path);
+    let path = request.uri().path().to_owned();
+    let private = paths::is_private(&path);
+    let signed_out_only = paths::SIGNED_OUT.contains(&path.as_str());
     let home = path == paths::HOME;
     if request.method() != Method::GET || !(private || signed_out_only || home) {
         return next.run(request).await;
@@ -101,12 +101,18 @@ async fn page_guard(State(state): State<AppState>, request: Request, next: Next)
     let (mut parts, body) = request.into_parts();
     let signed_in = AuthUser::from_request_parts(&mut parts, &state).await.is_ok();
     let go_to = match signed_in {
-        false if private || home => Some(paths::SIGN_IN),
-        true if signed_out_only || home => Some(paths::DASHBOARD),
+        // Back here once signed in (a pay link keeps its amount and note).
+        false if private => Some(format!(
+            "{}?next={}",
+            paths::SIGN_IN,
+            paths::query_escape(parts.uri.path_and_query().map_or(path.as_str(), |p| p.as_str()))
+        )),
+        false if home => Some(paths::SIGN_IN.to_owned()),
+        true if signed_out_only || home => Some(paths::DASHBOARD.to_owned()),
         _ => None,
     };
     match go_to {
-        Some(page) => Redirect::to(page).into_response(),
+        Some(page) => Redirect::to(&page).into_response(),
         None => next.run(Request::from_parts(parts, body)).await,
     }
 }
@@ -121,8 +127,9 @@ mod tests {
     fn the_guard_knows_every_page() {
         for route in generate_route_list(App).iter() {
             let path = route.path();
+            let pay_link = path.starts_with(paths::PAY) && paths::is_private("/pay/65f1a0ffee0123456789abcd");
             assert!(
-                path == paths::HOME || paths::PRIVATE.contains(&path) || paths::SIGNED_OUT.contains(&path),
+                path == paths::HOME || paths::PRIVATE.contains(&path) || paths::SIGNED_OUT.contains(&path) || pay_link,
                 "{path} is not in paths::PRIVATE or paths::SIGNED_OUT"
             );
         }

@@ -35,6 +35,9 @@ pub struct AppState {
     pub cors_origins: Vec<String>,
     /// How long any request may take before it is answered 503.
     pub request_time_limit: Duration,
+    /// Where people reach this site (`https://paisa.example`), for the pay
+    /// links they share; none: the address each request came to.
+    pub public_url: Option<String>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -64,6 +67,7 @@ impl AppState {
             trust_forwarded_for: false,
             cors_origins: Vec::new(),
             request_time_limit: REQUEST_TIME_LIMIT,
+            public_url: None,
         }
     }
 
@@ -81,6 +85,7 @@ impl AppState {
         state.trust_forwarded_for = config.trust_forwarded_for;
         state.cors_origins = config::cors_origins(&config.cors_origins)?;
         state.live = Live::new(config.max_live_streams);
+        state.public_url = config::public_url(config.public_url.as_deref())?;
         Ok(state)
     }
 }

@@ -5,8 +5,10 @@
 
 mod money;
 mod people;
+mod requests;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
 pub use money::*;
 pub use people::*;
+pub use requests::*;

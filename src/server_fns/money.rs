@@ -38,19 +38,27 @@ pub async fn open_send(to: String) -> Result<SendDialog, AppError> {
     .await
 }
 
-/// Sends `amount` (rupees, as typed) to the user `to`, then shows the
+/// Sends `amount` (rupees, as typed) to the user `to`, with an optional note, then shows the
 /// dialog's success state (`?sent=`), with or without JavaScript; a caller
 /// that reads the answer gets the receipt (the journal entry and the new
 /// balance) without another read. `idempotency_key` comes from `open_send`,
 /// so a double click or a resubmitted form sends once.
 #[server(endpoint = "send_money")]
-pub async fn send_money(to: String, amount: String, idempotency_key: String) -> Result<Receipt, AppError> {
+pub async fn send_money(
+    to: String,
+    amount: String,
+    idempotency_key: String,
+    note: Option<String>,
+) -> Result<Receipt, AppError> {
     ssr::respond(async move {
         let user = ssr::current_user().await?.user;
         let amount =
             crate::money::Money::parse_rupees(&amount).map_err(|e| AppError::invalid("amount", e.to_string()))?;
         let key = Some(idempotency_key.as_str()).filter(|k| !k.is_empty());
-        let receipt = ssr::state().bank.transfer(user, &to, amount, key).await?;
+        let receipt = ssr::state()
+            .bank
+            .transfer_with_note(user, &to, amount, key, note.as_deref())
+            .await?;
         leptos_axum::redirect(&format!("/dashboard?send={}&sent={}", to.trim(), receipt.transfer_id));
         Ok(receipt)
     })

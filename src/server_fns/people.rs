@@ -33,12 +33,13 @@ pub async fn sign_up(
     .await
 }
 
-/// Signs in; the browser lands on the dashboard.
+/// Signs in; the browser lands on `next` (the private page, or pay link,
+/// that sent it to sign in) or the dashboard.
 #[server(endpoint = "sign_in")]
-pub async fn sign_in(username: String, password: String) -> Result<(), AppError> {
+pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
     ssr::respond(async move {
         ssr::sign_in(&username, &password).await?;
-        leptos_axum::redirect("/dashboard");
+        leptos_axum::redirect(crate::paths::after_sign_in(next.as_deref()));
         Ok(())
     })
     .await

@@ -104,6 +104,21 @@ pub async fn sign_in(username: &str, password: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Where this site is reached, for links people share (the pay link):
+/// `PUBLIC_URL` when set, else the scheme and host this request came to.
+pub fn public_origin() -> String {
+    let state = state();
+    if let Some(url) = &state.public_url {
+        return url.clone();
+    }
+    let host = use_context::<axum::http::request::Parts>()
+        .and_then(|p| p.headers.get(axum::http::header::HOST).cloned())
+        .and_then(|h| h.to_str().ok().map(str::to_owned))
+        .unwrap_or_else(|| state.leptos_options.site_addr.to_string());
+    let scheme = if state.cookie_secure { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
 /// Counts a password change by `user` against its limit.
 pub fn throttle_password_change(user: ObjectId) -> Result<(), AppError> {
     state().throttle.password_change(user).map_err(too_many)

@@ -37,10 +37,43 @@ async fn signup_page_is_server_rendered_with_its_form() {
 async fn private_pages_send_signed_out_visitors_to_sign_in() {
     let env = TestEnv::new().await;
     let base = env.serve().await;
-    for path in ["/", "/dashboard"] {
+    let pay = "/pay/65f1a0ffee0123456789abcd?amount=5&note=Tea";
+    for (path, to) in [
+        ("/", "/signin".to_owned()),
+        ("/dashboard", "/signin?next=%2Fdashboard".to_owned()),
+        (pay, format!("/signin?next={}", paisa::paths::query_escape(pay))),
+    ] {
         let res = client().get(format!("{base}{path}")).send().await.unwrap();
         assert!(res.status().is_redirection(), "{path}: {}", res.status());
-        assert_eq!(res.headers()["location"], "/signin");
+        assert_eq!(res.headers()["location"], to.as_str());
+    }
+    // Signing in goes back there, and only ever to a page of this site.
+    let me = env.user("Asha", "Rao").await;
+    let email = crate::common::db::find(&env.db, "users", mongodb::bson::doc! { "_id": me })
+        .await
+        .unwrap()
+        .get_str("username")
+        .unwrap()
+        .to_owned();
+    for (next, lands) in [
+        (pay, pay),
+        ("//evil.example/", "/dashboard"),
+        ("https://evil.example", "/dashboard"),
+    ] {
+        let res = submit_form(
+            &client(),
+            &base,
+            "/signin",
+            "/api/sign_in",
+            &[
+                ("username", email.as_str()),
+                ("password", crate::common::PASSWORD),
+                ("next", next),
+            ],
+        )
+        .await;
+        assert!(res.status().is_redirection(), "{next}: {}", res.status());
+        assert_eq!(res.headers()["location"], lands, "next={next}");
     }
 }
 
@@ -122,4 +155,114 @@ async fn a_failed_form_post_comes_back_to_the_form_with_the_reason() {
     let html = http.get(&back).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("Enter a valid email address"), "message missing");
     assert_eq!(count(&env.db, "users", doc! {}).await, 0);
+}
+
+/// A form post as a signed-in browser without JavaScript makes it.
+async fn post_signed_in(
+    base: &str,
+    token: &str,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(format!("{base}{action}"))
+        .header("accept", "text/html")
+        .header("referer", format!("{base}{page}"))
+        .header("cookie", format!("paisa_session={token}"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page_signed_in(base: &str, token: &str, path: &str) -> (reqwest::StatusCode, String, Option<String>) {
+    let res = client()
+        .get(format!("{base}{path}"))
+        .header("accept", "text/html")
+        .header("cookie", format!("paisa_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    (res.status(), res.text().await.unwrap(), location)
+}
+
+#[tokio::test]
+async fn without_javascript_a_request_is_asked_confirmed_and_paid_and_a_pay_link_prefills() {
+    let env = TestEnv::new().await;
+    let base = env.serve().await;
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    crate::common::db::set_balance(&env.db, asha, 10_000).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+
+    // Ravi asks Asha from the dialog's form.
+    let asked = post_signed_in(
+        &base,
+        &ravi_token,
+        &format!("/dashboard?request={}", asha.to_hex()),
+        "/api/ask_money",
+        &[("from", &asha.to_hex()), ("amount", "2.50"), ("note", "Chai")],
+    )
+    .await;
+    assert!(asked.status().is_redirection(), "{}", asked.status());
+    let (_, html, _) = page_signed_in(&base, &asha_token, "/dashboard").await;
+    assert!(
+        html.contains("Ravi Kumar asks you for ₹2.50"),
+        "the payer's dashboard lists it"
+    );
+    let request = find(&env.db, "requests", doc! { "from": asha }).await.unwrap();
+    let id = request.get_object_id("_id").unwrap().to_hex();
+
+    // The confirm step says who and how much, with the masked email; nothing moved.
+    let (status, html, _) = page_signed_in(&base, &asha_token, &format!("/dashboard?pay={id}")).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        html.contains("You are paying ₹2.50 to Ravi Kumar (r•••@example.com)"),
+        "confirm step"
+    );
+    assert_eq!(crate::common::db::balance(&env.db, asha).await, 10_000);
+    let paid = post_signed_in(
+        &base,
+        &asha_token,
+        &format!("/dashboard?pay={id}"),
+        "/api/pay_request",
+        &[("id", &id)],
+    )
+    .await;
+    assert!(paid.status().is_redirection(), "{}", paid.status());
+    assert_eq!(crate::common::db::balance(&env.db, asha).await, 9_750);
+    // Sent again (a resubmitted form): refused, nothing moves twice.
+    let again = post_signed_in(&base, &asha_token, "/dashboard", "/api/pay_request", &[("id", &id)]).await;
+    assert!(again.status().is_redirection());
+    assert_eq!(crate::common::db::balance(&env.db, asha).await, 9_750);
+
+    // A pay link opens the Send Money dialog, prefilled.
+    let (status, _, location) = page_signed_in(
+        &base,
+        &asha_token,
+        &format!("/pay/{}?amount=3.25&note=Tea", ravi.to_hex()),
+    )
+    .await;
+    assert!(status.is_redirection(), "{status}");
+    let location = location.unwrap();
+    assert_eq!(
+        location,
+        format!("/dashboard?send={}&amount=3.25&note=Tea", ravi.to_hex())
+    );
+    let (_, html, _) = page_signed_in(&base, &asha_token, &location).await;
+    assert!(
+        html.contains(r#"value="3.25""#) && html.contains(r#"value="Tea""#),
+        "prefilled"
+    );
+    let (status, html, _) = page_signed_in(&base, &asha_token, "/pay/nobody").await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    assert!(html.contains("This pay link is not valid"));
+    // The Receive card: the pay link and its QR code, in the first HTML.
+    let (_, html, _) = page_signed_in(&base, &ravi_token, "/dashboard").await;
+    assert!(
+        html.contains(&format!("/pay/{}", ravi.to_hex())) && html.contains("<svg"),
+        "receive card"
+    );
+    crate::common::db::assert_books_balance(&env.db).await;
 }

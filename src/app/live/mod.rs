@@ -48,6 +48,8 @@ pub struct Live {
     /// Changes whenever what the page loaded may have missed entries.
     stale: RwSignal<u32>,
     open: RwSignal<bool>,
+    /// Changes whenever one of the user's payment requests was made or changed.
+    requests: RwSignal<u32>,
     /// The page's owner, until the stream is started under it.
     owner: StoredValue<Option<Owner>>,
 }
@@ -61,6 +63,7 @@ impl Live {
             arrivals: RwSignal::new(Vec::new()),
             stale: RwSignal::new(0),
             open: RwSignal::new(false),
+            requests: RwSignal::new(0),
             owner: StoredValue::new(Owner::current()),
         }
     }
@@ -94,6 +97,12 @@ impl Live {
     /// (tracked): entries were missed that the stream cannot send.
     pub fn stale(self) -> u32 {
         self.stale.get()
+    }
+
+    /// A count that changes whenever a payment request of the user's was
+    /// made, paid, declined or cancelled (tracked).
+    pub fn requests_changed(self) -> u32 {
+        self.requests.get()
     }
 
     /// Whether the stream is open now (tracked); end-to-end tests wait for it.

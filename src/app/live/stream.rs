@@ -77,7 +77,7 @@ async fn listen(live: Live, last_id: &mut Option<String>) -> Ended {
     };
     // `open` and `error` carry no data; they arrive as events like the
     // others (and are never read as messages).
-    let Ok(kinds) = ["open", "error", "transfer", "resync"]
+    let Ok(kinds) = ["open", "error", "transfer", "request", "resync"]
         .into_iter()
         .map(|kind| source.subscribe(kind))
         .collect::<Result<Vec<_>, _>>()
@@ -116,6 +116,9 @@ async fn listen(live: Live, last_id: &mut Option<String>) -> Ended {
                 }
                 None => live.mark_stale(),
             },
+            "request" => {
+                live.requests.try_update(|n| *n = n.wrapping_add(1));
+            }
             _ => live.mark_stale(),
         }
     }

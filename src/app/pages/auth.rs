@@ -31,9 +31,15 @@ pub fn SignUpPage() -> impl IntoView {
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let (field, general) = form_errors(action.value().into());
+    // Where to go once signed in (a pay link, say); checked by the server.
+    let next = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("next")
+        .unwrap_or_default();
     view! {
         <AuthCard title="Sign in" subtitle="Enter your credentials to access your account">
             <ActionForm action=action attr:class="space-y-2" attr:novalidate=true>
+                <input type="hidden" name="next" value=next/>
                 <Field label="Email" name="username" kind="email" autocomplete="username" placeholder="you@example.com" maxlength=254 error=field("username")/>
                 <Field label="Password" name="password" kind="password" autocomplete="current-password" maxlength=1024 error=field("password")/>
                 <FormError error=general/>

@@ -1,10 +1,12 @@
 mod auth;
 mod dashboard;
+mod pay_link;
 mod profile;
 mod transactions;
 
 pub use auth::{SignInPage, SignUpPage};
 pub use dashboard::DashboardPage;
+pub use pay_link::PayLinkPage;
 pub use profile::ProfilePage;
 pub use transactions::TransactionsPage;
 

@@ -28,7 +28,7 @@ mod users;
 pub mod validate;
 
 pub(crate) use history::other_party;
-pub use requests::{RequestView, Role, Status as RequestStatus, MAX_PENDING, REQUEST_LIFETIME};
+pub use requests::{Role, MAX_PENDING, REQUEST_LIFETIME};
 pub(crate) use since::live_entry;
 pub use since::{LiveEntry, Missed, Position};
 pub use txn::{transaction_options, TxnStats};

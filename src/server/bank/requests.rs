@@ -9,7 +9,7 @@ use super::history::unknown;
 use super::journal::ISSUER;
 use super::store::EntryDoc;
 use super::{validate, Bank};
-use crate::model::EntryKind;
+use crate::model::{EntryKind, PaymentRequest, RequestStatus};
 use crate::money::Money;
 use crate::server::error::BankError;
 use futures::{FutureExt, TryStreamExt};
@@ -49,37 +49,6 @@ pub(crate) struct RequestDoc {
     pub entry: Option<ObjectId>,
 }
 
-/// A request's state as users see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Paid,
-    Declined,
-    Cancelled,
-    Expired,
-}
-
-impl Status {
-    pub fn parse(text: &str) -> Option<Status> {
-        serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
-    }
-}
-
-/// A request with both parties named, as the API and the pages show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestView {
-    pub id: String,
-    pub from: crate::model::UserSummary,
-    pub to: crate::model::UserSummary,
-    pub amount: Money,
-    pub note: Option<String>,
-    pub status: Status,
-    /// Milliseconds since the epoch.
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
 /// Whose requests to list: those asking the caller to pay, or those the
 /// caller asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +65,7 @@ impl Bank {
         from: &str,
         amount: Money,
         note: Option<&str>,
-    ) -> Result<RequestView, BankError> {
+    ) -> Result<PaymentRequest, BankError> {
         let from = ObjectId::parse_str(from.trim()).map_err(|_| BankError::InvalidAccount)?;
         let amount = validate::amount(amount)?;
         let note = validate::note(note)?;
@@ -153,8 +122,8 @@ impl Bank {
         &self,
         user: ObjectId,
         role: Role,
-        status: Option<Status>,
-    ) -> Result<Vec<RequestView>, BankError> {
+        status: Option<RequestStatus>,
+    ) -> Result<Vec<PaymentRequest>, BankError> {
         let mut filter = match role {
             Role::Incoming => doc! { "from": user },
             Role::Outgoing => doc! { "to": user },
@@ -162,11 +131,11 @@ impl Bank {
         let now = self.now();
         match status {
             None => {}
-            Some(Status::Pending) => {
+            Some(RequestStatus::Pending) => {
                 filter.insert("status", "pending");
                 filter.insert("expiresAt", doc! { "$gt": now });
             }
-            Some(Status::Expired) => {
+            Some(RequestStatus::Expired) => {
                 filter.insert("status", "pending");
                 filter.insert("expiresAt", doc! { "$lte": now });
             }
@@ -185,9 +154,21 @@ impl Bank {
         self.views(found).await
     }
 
+    /// Request `id` asking `payer` to pay, whatever its state (the confirm
+    /// step shows it before anything moves).
+    pub async fn incoming_request(&self, payer: ObjectId, id: &str) -> Result<PaymentRequest, BankError> {
+        let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
+        let request = self
+            .requests
+            .find_one(doc! { "_id": id, "from": payer })
+            .await?
+            .ok_or(BankError::NoSuchRequest)?;
+        Ok(self.views(vec![request]).await?.remove(0))
+    }
+
     /// The payer pays request `id`: the journal entry (kind `request`,
     /// linked to it) and its change to paid in one transaction.
-    pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<RequestView, BankError> {
+    pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<PaymentRequest, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
         let request = self
             .requests
@@ -252,7 +233,7 @@ impl Bank {
 
     /// The payer declines; with `block`, the requester's further requests
     /// to them are refused.
-    pub async fn decline_request(&self, payer: ObjectId, id: &str, block: bool) -> Result<RequestView, BankError> {
+    pub async fn decline_request(&self, payer: ObjectId, id: &str, block: bool) -> Result<PaymentRequest, BankError> {
         let declined = self.close(doc! { "from": payer }, id, "declined").await?;
         if block {
             let key = doc! { "blocker": payer, "blocked": declined.to };
@@ -268,7 +249,7 @@ impl Bank {
     }
 
     /// The requester cancels.
-    pub async fn cancel_request(&self, requester: ObjectId, id: &str) -> Result<RequestView, BankError> {
+    pub async fn cancel_request(&self, requester: ObjectId, id: &str) -> Result<PaymentRequest, BankError> {
         let cancelled = self.close(doc! { "to": requester }, id, "cancelled").await?;
         Ok(self.views(vec![cancelled]).await?.remove(0))
     }
@@ -302,7 +283,7 @@ impl Bank {
     }
 
     /// Requests with both parties named (one read).
-    pub(crate) async fn views(&self, requests: Vec<RequestDoc>) -> Result<Vec<RequestView>, BankError> {
+    pub(crate) async fn views(&self, requests: Vec<RequestDoc>) -> Result<Vec<PaymentRequest>, BankError> {
         let mut ids: Vec<ObjectId> = requests.iter().flat_map(|r| [r.from, r.to]).collect();
         ids.sort();
         ids.dedup();
@@ -318,14 +299,14 @@ impl Bank {
         let now = self.now();
         Ok(requests
             .into_iter()
-            .map(|r| RequestView {
+            .map(|r| PaymentRequest {
                 id: r.id.to_hex(),
                 from: name(r.from),
                 to: name(r.to),
                 amount: Money::from_paise(r.amount),
                 status: match r.status.as_str() {
-                    "pending" if r.expires_at <= now => Status::Expired,
-                    other => Status::parse(other).unwrap_or(Status::Pending),
+                    "pending" if r.expires_at <= now => RequestStatus::Expired,
+                    other => RequestStatus::parse(other).unwrap_or(RequestStatus::Pending),
                 },
                 note: r.note,
                 created_at: r.created_at.timestamp_millis(),
@@ -339,11 +320,11 @@ impl Bank {
     }
 }
 
-fn status_text(status: Status) -> &'static str {
+fn status_text(status: RequestStatus) -> &'static str {
     match status {
-        Status::Pending | Status::Expired => "pending",
-        Status::Paid => "paid",
-        Status::Declined => "declined",
-        Status::Cancelled => "cancelled",
+        RequestStatus::Pending | RequestStatus::Expired => "pending",
+        RequestStatus::Paid => "paid",
+        RequestStatus::Declined => "declined",
+        RequestStatus::Cancelled => "cancelled",
     }
 }

@@ -3,7 +3,8 @@
 //! order, exactly once; it ends when its session ends or the server stops.
 
 use super::{Delivery, Subscription};
-use crate::server::bank::{Bank, LiveEntry, Position, RequestView};
+use crate::model::PaymentRequest;
+use crate::server::bank::{Bank, LiveEntry, Position};
 use crate::server::error::BankError;
 use crate::server::session_store::SessionStore;
 use mongodb::bson::oid::ObjectId;
@@ -27,7 +28,7 @@ pub enum Out {
     Entry(Arc<LiveEntry>),
     /// A payment request made or changed (not replayed on reconnect: a
     /// client reads its requests afresh when it connects).
-    Request(Arc<RequestView>),
+    Request(Arc<PaymentRequest>),
     /// Entries were missed that cannot be sent: read the balance and
     /// history afresh.
     Resync,
@@ -35,7 +36,7 @@ pub enum Out {
 
 enum Wake {
     Entry(Arc<LiveEntry>),
-    Request(Arc<RequestView>),
+    Request(Arc<PaymentRequest>),
     CatchUp,
     CheckSession,
     Stop,

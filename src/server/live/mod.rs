@@ -14,7 +14,8 @@ mod listener;
 
 pub use listener::{Listener, Out};
 
-use crate::server::bank::{LiveEntry, RequestView};
+use crate::model::PaymentRequest;
+use crate::server::bank::LiveEntry;
 use mongodb::bson::oid::ObjectId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +36,7 @@ const BACKLOG: usize = 256;
 pub enum Delivery {
     Entry(Arc<LiveEntry>),
     /// A payment request of the user's was made or changed.
-    Request(Arc<RequestView>),
+    Request(Arc<PaymentRequest>),
     /// The feed may have missed entries (its change stream could not
     /// resume): catch up from the database.
     CatchUp,

@@ -4,8 +4,9 @@
 
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
+use crate::model::{PaymentRequest, RequestStatus};
 use crate::money::Money;
-use crate::server::bank::{RequestStatus, RequestView, Role};
+use crate::server::bank::Role;
 use crate::server::session::AuthUser;
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -138,7 +139,7 @@ async fn cancel(
 }
 
 /// A request as the API writes it (also in live `request` events).
-pub(super) fn request_json(r: &RequestView) -> Value {
+pub(super) fn request_json(r: &PaymentRequest) -> Value {
     let party =
         |p: &crate::model::UserSummary| json!({ "_id": p.id, "firstName": p.first_name, "lastName": p.last_name });
     json!({

@@ -1,9 +1,15 @@
-//! The signed-in home: balance, people to pay, and the Send Money dialog.
-//! All its state is in the URL (`?filter=`, `?send=`, `?sent=`), so every
-//! step works as plain links and form posts before the WASM loads, and the
-//! same URLs drive the live version after hydration.
+//! The signed-in home: balance, the Receive card, payment requests, recent
+//! people, people to pay, and the dialogs (send, request, pay a request).
+//! All its state is in the URL (`?filter=`, `?send=` with `&amount=` and
+//! `&note=` from a pay link, `?sent=`, `?request=`, `?asked=`, `?pay=`), so
+//! every step works as plain links and form posts before the WASM loads,
+//! and the same URLs drive the live version after hydration.
 
 mod balance;
+mod modal;
+mod receive;
+mod recent;
+mod requests;
 
 use crate::app::components::{query_escape, AppBar, Avatar, Hint, Loading};
 use crate::app::live::Live;
@@ -16,6 +22,10 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::NavigateOptions;
+use modal::{focus_when_loaded, Modal};
+use receive::ReceiveCard;
+use recent::RecentPeople;
+use requests::{AskDialog, PayDialog, RequestsPanel};
 use std::time::Duration;
 
 #[component]
@@ -24,6 +34,13 @@ pub fn DashboardPage() -> impl IntoView {
     let filter = Memo::new(move |_| query.read().get("filter").unwrap_or_default());
     let send_to = Memo::new(move |_| query.read().get("send").filter(|s| !s.is_empty()));
     let sent = Memo::new(move |_| query.read().get("sent").filter(|s| !s.is_empty()));
+    let dialogs = Dialogs {
+        request: Memo::new(move |_| query.read().get("request").filter(|s| !s.is_empty())),
+        asked: Memo::new(move |_| query.read().get("asked").filter(|s| !s.is_empty())),
+        pay: Memo::new(move |_| query.read().get("pay").filter(|s| !s.is_empty())),
+        amount: Memo::new(move |_| query.read().get("amount").filter(|s| !s.is_empty())),
+        note: Memo::new(move |_| query.read().get("note").filter(|s| !s.is_empty())),
+    };
     // Re-read after each transfer, so the balance shown is the new one.
     let me = Resource::new(move || sent.get(), |_| get_me());
     // One stream for as long as the page is open, started once it shows a
@@ -33,7 +50,7 @@ pub fn DashboardPage() -> impl IntoView {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match me.await {
-                    Ok(me) => view! { <Dashboard me filter send_to sent live/> }.into_any(),
+                    Ok(me) => view! { <Dashboard me filter send_to sent dialogs live/> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <Redirect path="/signin"/> }.into_any(),
                     Err(e) => view! { <p class="m-6 rounded-lg bg-red-50 p-4 text-red-700" role="alert">{e.to_string()}</p> }.into_any(),
                 }
@@ -48,6 +65,7 @@ fn Dashboard(
     filter: Memo<String>,
     send_to: Memo<Option<String>>,
     sent: Memo<Option<String>>,
+    dialogs: Dialogs,
     live: Live,
 ) -> impl IntoView {
     let balance = me.balance;
@@ -56,10 +74,35 @@ fn Dashboard(
         <AppBar me current="/dashboard"/>
         <main class="mx-auto max-w-3xl space-y-6 px-4 py-6">
             <BalanceCard balance live/>
+            <RequestsPanel live/>
+            <RecentPeople filter/>
             <Users filter/>
+            <ReceiveCard/>
         </main>
-        {move || send_to.get().map(|to| view! { <SendMoneyDialog to sent=sent.get() balance filter=filter.get_untracked()/> })}
+        {move || send_to.get().map(|to| {
+            let prefill = Prefill { amount: dialogs.amount.get(), note: dialogs.note.get() };
+            view! { <SendMoneyDialog to sent=sent.get() balance filter=filter.get_untracked() prefill/> }
+        })}
+        {move || dialogs.request.get().map(|from| view! { <AskDialog from asked=dialogs.asked.get()/> })}
+        {move || dialogs.pay.get().map(|id| view! { <PayDialog id/> })}
     }
+}
+
+/// The dialogs' URL parameters besides Send Money's own.
+#[derive(Clone, Copy)]
+struct Dialogs {
+    request: Memo<Option<String>>,
+    asked: Memo<Option<String>>,
+    pay: Memo<Option<String>>,
+    amount: Memo<Option<String>>,
+    note: Memo<Option<String>>,
+}
+
+/// What a pay link fills the Send Money form with.
+#[derive(Clone, Debug, Default)]
+struct Prefill {
+    amount: Option<String>,
+    note: Option<String>,
 }
 
 #[component]
@@ -134,35 +177,52 @@ fn Users(filter: Memo<String>) -> impl IntoView {
 
 #[component]
 fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
-    let mut href = format!("/dashboard?send={}", user.id);
-    if !filter.is_empty() {
-        href.push_str(&format!("&filter={}", query_escape(&filter)));
-    }
-    let name = user.full_name();
-    // The hint tells two people of the same name apart, for screen readers
-    // too (the link's name is what a list of links reads out).
-    let label = if user.hint.is_empty() {
-        format!("Send money to {name}")
-    } else {
-        format!("Send money to {name}, {}", user.hint)
-    };
     view! {
         <li class="flex items-center justify-between gap-3 py-3">
             <div class="flex min-w-0 items-center gap-3">
                 <Avatar initial=user.initial()/>
                 <div class="min-w-0">
-                    <p class="truncate font-medium">{name}</p>
-                    <Hint hint=user.hint/>
+                    <p class="truncate font-medium">{user.full_name()}</p>
+                    <Hint hint=user.hint.clone()/>
                 </div>
             </div>
+            <PersonActions user filter/>
+        </li>
+    }
+}
+
+/// "Send Money" and "Request" for one person. The hint tells two people of
+/// the same name apart, for screen readers too (a link's name is what a
+/// list of links reads out).
+#[component]
+pub(super) fn PersonActions(user: UserSummary, filter: String) -> impl IntoView {
+    let keep = if filter.is_empty() {
+        String::new()
+    } else {
+        format!("&filter={}", query_escape(&filter))
+    };
+    let who = if user.hint.is_empty() {
+        user.full_name()
+    } else {
+        format!("{}, {}", user.full_name(), user.hint)
+    };
+    view! {
+        <div class="flex shrink-0 gap-2">
             <a
-                href=href
-                aria-label=label
-                class="shrink-0 rounded-lg bg-slate-900 px-3 py-2 text-sm font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
+                href=format!("/dashboard?request={}{keep}", user.id)
+                aria-label=format!("Request money from {who}")
+                class="rounded-lg border border-slate-300 px-3 py-2 text-sm font-semibold text-slate-800 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
+            >
+                "Request"
+            </a>
+            <a
+                href=format!("/dashboard?send={}{keep}", user.id)
+                aria-label=format!("Send money to {who}")
+                class="rounded-lg bg-slate-900 px-3 py-2 text-sm font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
             >
                 "Send Money"
             </a>
-        </li>
+        </div>
     }
 }
 
@@ -170,7 +230,13 @@ fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
 /// works without JavaScript); after hydration it becomes modal (focus
 /// trapped inside, Esc closes it).
 #[component]
-fn SendMoneyDialog(to: String, sent: Option<String>, balance: Money, filter: String) -> impl IntoView {
+fn SendMoneyDialog(
+    to: String,
+    sent: Option<String>,
+    balance: Money,
+    filter: String,
+    prefill: Prefill,
+) -> impl IntoView {
     let close_href = if filter.is_empty() {
         "/dashboard".to_owned()
     } else {
@@ -186,68 +252,26 @@ fn SendMoneyDialog(to: String, sent: Option<String>, balance: Money, filter: Str
             }
         },
     );
-    let dialog_ref = NodeRef::<leptos::html::Dialog>::new();
-    // Set while a server-rendered (open, non-modal) dialog is being turned
-    // into a modal one: dropping its `open` attribute fires a close event
-    // that is not the user closing it.
-    let reopening = StoredValue::new(false);
-    Effect::new(move |_| {
-        if let Some(dialog) = dialog_ref.get() {
-            if !dialog.matches(":modal").unwrap_or(false) {
-                if dialog.open() {
-                    reopening.set_value(true);
-                    let _ = dialog.remove_attribute("open");
-                }
-                let _ = dialog.show_modal();
-            }
-        }
-    });
-    let navigate = use_navigate();
-    let close = {
-        let close_href = close_href.clone();
-        move |_| {
-            if reopening.get_value() {
-                reopening.set_value(false);
-                return;
-            }
-            navigate(
-                &close_href,
-                NavigateOptions {
-                    scroll: false,
-                    ..Default::default()
-                },
-            )
-        }
-    };
     view! {
-        <div class="fixed inset-0 z-10 bg-slate-900/50" aria-hidden="true"></div>
-        <dialog
-            node_ref=dialog_ref
-            // Open as rendered by the server (no JavaScript needed); in the
-            // browser the effect above opens it as a modal instead.
-            open=cfg!(feature = "ssr")
-            aria-labelledby="send-title"
-            on:close=close
-            on:keydown=move |ev| trap_tab(&ev, dialog_ref)
-            class="fixed inset-0 z-20 m-auto w-[calc(100%-2rem)] max-w-sm rounded-2xl bg-white p-6 shadow-xl backdrop:bg-slate-900/50"
-        >
+        <Modal labelled_by="send-title" close_href=close_href.clone()>
             <h2 id="send-title" class="text-center text-2xl font-bold">"Send Money"</h2>
             <Suspense fallback=Loading>
                 {move || {
                     let close_href = close_href.clone();
+                    let prefill = prefill.clone();
                     Suspend::new(async move {
                         match (details.await, receipt.await) {
                             (Ok(d), Ok(Some(done))) => view! { <SendSuccess recipient=d.recipient amount=done.amount balance close_href/> }.into_any(),
-                            (Ok(d), _) => view! { <SendForm dialog=d close_href/> }.into_any(),
+                            (Ok(d), _) => view! { <SendForm dialog=d close_href prefill/> }.into_any(),
                             (Err(e), _) => view! {
                                 <p class="mt-4 text-sm text-red-700" role="alert">{e.to_string()}</p>
-                                <a href=close_href class="mt-4 block text-center text-sm font-medium text-indigo-600 underline">"Close"</a>
+                                <a href=close_href class="mt-4 block py-2 text-center text-sm font-medium text-indigo-600 underline">"Close"</a>
                             }.into_any(),
                         }
                     })
                 }}
             </Suspense>
-        </dialog>
+        </Modal>
     }
 }
 
@@ -265,7 +289,20 @@ fn Recipient(user: UserSummary) -> impl IntoView {
 }
 
 #[component]
-fn SendForm(dialog: SendDialog, close_href: String) -> impl IntoView {
+fn SendForm(dialog: SendDialog, close_href: String, prefill: Prefill) -> impl IntoView {
+    // A pay link's amount fills the field only if it is one; otherwise
+    // the payer is told, and types it.
+    let (amount, link_error) = match prefill.amount.as_deref().map(Money::parse_rupees) {
+        Some(Ok(amount)) => (amount.to_plain_rupees(), None),
+        Some(Err(why)) => (
+            String::new(),
+            Some(format!(
+                "The amount in this link is not valid ({why}): enter it yourself"
+            )),
+        ),
+        None => (String::new(), None),
+    };
+    let note = prefill.note.unwrap_or_default();
     let action = ServerAction::<SendMoney>::new();
     // A new key after each refusal: the user may correct the amount and
     // try again, which is a different transfer. Until then, every submit
@@ -278,7 +315,14 @@ fn SendForm(dialog: SendDialog, close_href: String) -> impl IntoView {
     });
     let key = dialog.key.clone();
     let key = move || format!("{key}-{}", attempt.get());
-    let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
+    let error = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+            .or_else(|| link_error.clone())
+    };
     let pending = action.pending();
     // The form arrives after the dialog opened: move focus into it then.
     let amount_ref = NodeRef::<leptos::html::Input>::new();
@@ -300,12 +344,17 @@ fn SendForm(dialog: SendDialog, close_href: String) -> impl IntoView {
                     required=true
                     autofocus=true
                     placeholder="Enter amount"
-                    aria-invalid=move || if error().is_some() { "true" } else { "false" }
+                    value=amount
+                    aria-invalid={
+                        let error = error.clone();
+                        move || if error().is_some() { "true" } else { "false" }
+                    }
                     aria-describedby="amount-error"
                     class="block w-full rounded-lg border border-slate-300 px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40"
                 />
                 <p id="amount-error" class="min-h-[1.25rem] text-sm text-red-600" role="alert">{error}</p>
             </div>
+            <NoteField value=note/>
             <button
                 type="submit"
                 disabled=move || pending.get()
@@ -340,54 +389,25 @@ fn SendSuccess(recipient: UserSummary, amount: Money, balance: Money, close_href
     }
 }
 
-/// Keeps Tab and Shift+Tab cycling inside the dialog (a modal `<dialog>`
-/// would otherwise let focus leave for the browser's own controls).
-fn trap_tab(ev: &leptos::ev::KeyboardEvent, dialog: NodeRef<leptos::html::Dialog>) {
-    use wasm_bindgen::JsCast;
-    if ev.key() != "Tab" {
-        return;
+/// The optional note of a payment or a request (at most 140 characters;
+/// the server checks what else a note may not hold).
+#[component]
+pub(super) fn NoteField(#[prop(optional)] value: String) -> impl IntoView {
+    view! {
+        <div class="space-y-1">
+            <label for="note" class="block text-sm font-medium text-slate-700">
+                "Note " <span class="font-normal text-slate-500">"(optional)"</span>
+            </label>
+            <input
+                id="note"
+                name="note"
+                type="text"
+                autocomplete="off"
+                maxlength=140
+                placeholder="What is it for?"
+                value=value
+                class="block w-full rounded-lg border border-slate-300 px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40"
+            />
+        </div>
     }
-    let Some(dialog) = dialog.get_untracked() else { return };
-    let Ok(nodes) = dialog.query_selector_all("a[href], button:not([disabled]), input:not([type=hidden])") else {
-        return;
-    };
-    let focusable: Vec<web_sys::HtmlElement> = (0..nodes.length())
-        .filter_map(|i| nodes.item(i)?.dyn_into::<web_sys::HtmlElement>().ok())
-        .collect();
-    let (Some(first), Some(last)) = (focusable.first(), focusable.last()) else {
-        return;
-    };
-    let active = document().active_element();
-    let at = |el: &web_sys::HtmlElement| {
-        active
-            .as_ref()
-            .is_some_and(|a| a == el.unchecked_ref::<web_sys::Element>())
-    };
-    if ev.shift_key()
-        && (at(first)
-            || active
-                .as_ref()
-                .is_some_and(|a| a == dialog.unchecked_ref::<web_sys::Element>()))
-    {
-        ev.prevent_default();
-        let _ = last.focus();
-    } else if !ev.shift_key() && at(last) {
-        ev.prevent_default();
-        let _ = first.focus();
-    }
-}
-
-/// Focuses an element once it is in the document (on the next frame, as
-/// the node is attached only after the effect that sees it first runs).
-fn focus_when_loaded<E>(node: NodeRef<E>)
-where
-    E: leptos::tachys::html::element::ElementType + 'static,
-    E::Output: wasm_bindgen::JsCast + Clone + 'static,
-{
-    use wasm_bindgen::JsCast;
-    node.on_load(|el| {
-        request_animation_frame(move || {
-            let _ = el.unchecked_ref::<web_sys::HtmlElement>().focus();
-        });
-    });
 }
