@@ -86,10 +86,10 @@ test("sign out, change the profile, sign in with the new password", async ({ pag
   await expect(page.getByText("Profile updated.")).toBeVisible();
   await expect(page.getByTestId("greeting")).toHaveText("Hello, Meera");
   await page.getByRole("button", { name: "Sign out", exact: true }).click();
-  await expect(page).toHaveURL(/\/signin$/);
+  await expect(page).toHaveURL(/\/signin(\?next=[^&]*)?$/);
   // Private pages now send us to sign in.
   await page.goto("/dashboard");
-  await expect(page).toHaveURL(/\/signin$/);
+  await expect(page).toHaveURL(/\/signin(\?next=[^&]*)?$/);
   await hydrated(page);
   await page.getByLabel("Email").fill(u.email);
   await page.getByLabel("Password").fill(u.password);
@@ -155,12 +155,12 @@ test("the profile lists signed-in devices and ends another one", async ({ browse
   await expect(devices).toHaveCount(1);
   // The phone is signed out at its next step.
   await phone.page.goto("/dashboard");
-  await expect(phone.page).toHaveURL(/\/signin$/);
+  await expect(phone.page).toHaveURL(/\/signin(\?next=[^&]*)?$/);
   // Sign out everywhere: this device too.
   await laptop.page.getByRole("button", { name: "Sign out everywhere" }).click();
-  await expect(laptop.page).toHaveURL(/\/signin$/);
+  await expect(laptop.page).toHaveURL(/\/signin(\?next=[^&]*)?$/);
   await laptop.page.goto("/dashboard");
-  await expect(laptop.page).toHaveURL(/\/signin$/);
+  await expect(laptop.page).toHaveURL(/\/signin(\?next=[^&]*)?$/);
   expect(problems).toEqual([]);
   await laptop.context.close();
   await phone.context.close();

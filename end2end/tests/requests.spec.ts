@@ -3,7 +3,7 @@ import { balancePaise, formatPaise, hydrated, newPage, newUser, signUp, unique, 
 
 /** The user's id, from the pay link on their Receive card. */
 async function payLink(page: import("@playwright/test").Page): Promise<string> {
-  const link = await page.getByLabel("Your pay link").inputValue();
+  const link = await page.getByRole("textbox", { name: "Your pay link" }).inputValue();
   expect(link).toMatch(/^https?:\/\/[^/]+\/pay\/[0-9a-f]{24}$/);
   return link;
 }

@@ -157,8 +157,9 @@ pub fn AskDialog(from: String, asked: Option<String>) -> impl IntoView {
 /// The confirm step: nothing moves until the payer presses Pay here.
 #[component]
 pub fn PayDialog(id: String) -> impl IntoView {
-    let request = Resource::new(move || id.clone(), open_pay);
     let action = ServerAction::<PayRequest>::new();
+    // Read again once paid (the page's URL stays the same).
+    let request = Resource::new(move || (id.clone(), action.version().get()), |(id, _)| open_pay(id));
     let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
         <Modal labelled_by="pay-title" close_href="/dashboard".to_owned()>
