@@ -178,8 +178,8 @@ fn Users(filter: Memo<String>) -> impl IntoView {
 #[component]
 fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
     view! {
-        <li class="flex items-center justify-between gap-3 py-3">
-            <div class="flex min-w-0 items-center gap-3">
+        <li class="flex flex-wrap items-center justify-between gap-3 py-3">
+            <div class="flex min-w-0 flex-1 basis-44 items-center gap-3">
                 <Avatar initial=user.initial()/>
                 <div class="min-w-0">
                     <p class="truncate font-medium">{user.full_name()}</p>
@@ -207,7 +207,7 @@ pub(super) fn PersonActions(user: UserSummary, filter: String) -> impl IntoView 
         format!("{}, {}", user.full_name(), user.hint)
     };
     view! {
-        <div class="flex shrink-0 gap-2">
+        <div class="ml-auto flex shrink-0 gap-2">
             <a
                 href=format!("/dashboard?request={}{keep}", user.id)
                 aria-label=format!("Request money from {who}")

@@ -21,8 +21,8 @@ pub fn RecentPeople(filter: Memo<String>) -> impl IntoView {
                             <h2 id="recent-heading" class="text-lg font-semibold">"Recent"</h2>
                             <ul class="mt-1 divide-y divide-slate-100" data-testid="recent">
                                 {people.into_iter().map(|user| view! {
-                                    <li class="flex items-center justify-between gap-3 py-3">
-                                        <div class="flex min-w-0 items-center gap-3">
+                                    <li class="flex flex-wrap items-center justify-between gap-3 py-3">
+                                        <div class="flex min-w-0 flex-1 basis-44 items-center gap-3">
                                             <Avatar initial=user.initial()/>
                                             <div class="min-w-0">
                                                 <p class="truncate font-medium">{user.full_name()}</p>
