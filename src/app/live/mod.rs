@@ -25,7 +25,8 @@ pub struct Arrival {
 }
 
 impl Arrival {
-    /// What the page says about it: "₹1.50 received from Asha Rao".
+    /// What the page says about it: "₹1.50 received from Asha Rao", and
+    /// the note if there is one ("… Asha Rao: “Dinner”").
     pub fn notice(&self) -> String {
         let entry = &self.entry;
         // Money from (or back to) Paisa itself has no person on the other side.
@@ -33,9 +34,13 @@ impl Arrival {
             .counterparty
             .as_ref()
             .map_or_else(|| "Paisa".to_owned(), |who| who.full_name());
-        match entry.direction {
+        let what = match entry.direction {
             Direction::Received => format!("{} received from {who}", entry.amount),
             Direction::Sent => format!("{} sent to {who}", entry.amount),
+        };
+        match &entry.note {
+            Some(note) => format!("{what}: “{note}”"),
+            None => what,
         }
     }
 }
@@ -157,5 +162,8 @@ mod tests {
             arrival(Direction::Received, None).notice(),
             "₹1,23,456.78 received from Paisa"
         );
+        let mut with_note = arrival(Direction::Received, None);
+        with_note.entry.note = Some("Dinner".to_owned());
+        assert_eq!(with_note.notice(), "₹1,23,456.78 received from Paisa: “Dinner”");
     }
 }

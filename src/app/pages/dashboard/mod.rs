@@ -358,7 +358,7 @@ fn SendForm(dialog: SendDialog, close_href: String, prefill: Prefill) -> impl In
             <button
                 type="submit"
                 disabled=move || pending.get()
-                class="w-full rounded-lg bg-emerald-600 px-4 py-2.5 font-semibold text-white shadow hover:bg-emerald-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-500 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-60"
+                class="w-full rounded-lg bg-emerald-700 px-4 py-2.5 font-semibold text-white shadow hover:bg-emerald-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-500 focus-visible:ring-offset-2 disabled:cursor-wait disabled:opacity-60"
             >
                 {move || if pending.get() { "Sending…" } else { "Initiate Transfer" }}
             </button>

@@ -65,7 +65,7 @@ fn Incoming(request: PaymentRequest) -> impl IntoView {
                 <ActionForm action=decline attr:class="flex items-center gap-2">
                     <input type="hidden" name="id" value=request.id.clone()/>
                     <label class="flex min-h-6 items-center gap-1 text-sm text-slate-600">
-                        <input type="checkbox" name="block" value="on" class="h-5 w-5"/>
+                        <input type="checkbox" name="block" value="on" class="h-6 w-6"/>
                         {format!("Block {}", request.to.first_name)}
                     </label>
                     <button type="submit" class="rounded-lg border border-slate-300 px-3 py-2 text-sm font-semibold text-slate-800 hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
