@@ -1,8 +1,9 @@
 //! The site's static files (WASM, JS, CSS, public assets). A release build
 //! carries them inside the binary, so `target/release/paisa` alone serves the
 //! whole app; a debug build reads them from `target/site` on each request.
-//! cargo-leptos writes the site (with `.gz`/`.br` copies in release) before
-//! compiling the server, and `build.rs` makes a changed site rebuild it.
+//! `scripts/build-release` writes the site (with `.gz`/`.br` copies), keeps
+//! its copy in `target/site-embedded` up to date file by file, then compiles
+//! the server; `build.rs` makes a changed copy rebuild it.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,7 +13,11 @@ use axum::response::{IntoResponse, Response};
 use super::state::AppState;
 
 #[derive(rust_embed::Embed)]
-#[folder = "target/site"]
+// Debug: read from where cargo-leptos writes the site. Release: embedded
+// from the copy `scripts/build-release` keeps (changed files only, so an
+// unchanged site does not recompile the server).
+#[cfg_attr(debug_assertions, folder = "target/site")]
+#[cfg_attr(not(debug_assertions), folder = "target/site-embedded")]
 #[allow_missing = true]
 struct Site;
 
