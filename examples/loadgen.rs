@@ -454,6 +454,7 @@ async fn seed(client: &mongodb::Client, database: &mongodb::Database, n: usize) 
     bank.migrate().await.map_err(|e| format!("seed: {e}"))?;
     let mut rng = StdRng::seed_from_u64(7);
     let mut users = Vec::with_capacity(n);
+    let mut shown = Shown::new("seeding users", n as u64);
     for start in (0..n).step_by(1000) {
         let batch: Vec<Import> = (start..(start + 1000).min(n))
             .map(|i| Import {
@@ -469,8 +470,64 @@ async fn seed(client: &mongodb::Client, database: &mongodb::Database, n: usize) 
             id,
             username: u.username,
         }));
+        shown.set(users.len() as u64);
     }
+    shown.finish();
     Ok(users)
+}
+
+/// Progress of a long step on stderr: a bar on a terminal, otherwise a
+/// plain line at most every 10 s.
+struct Shown {
+    what: &'static str,
+    total: u64,
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Shown {
+    fn new(what: &'static str, total: u64) -> Shown {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style =
+                indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} ({per_sec}, about {eta} left)")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message(what);
+            bar
+        });
+        Shown {
+            what,
+            total,
+            bar,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    fn set(&mut self, done: u64) {
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None if self.last_line.elapsed() >= Duration::from_secs(10) => {
+                self.last_line = Instant::now();
+                eprintln!(
+                    "  {}: {done} of {} ({:.0}/s)",
+                    self.what,
+                    self.total,
+                    done as f64 / self.started.elapsed().as_secs_f64()
+                );
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Adds `n` transfer entries among `users` in rounds that change no balance.
@@ -507,7 +564,7 @@ async fn seed_journal(database: &mongodb::Database, users: &[SeededUser], n: usi
     let mut order: Vec<usize> = (0..u).collect();
     let mut batch = Vec::with_capacity(10_000);
     let mut written = 0;
-    let started = Instant::now();
+    let mut shown = Shown::new("seeding the journal", n as u64);
     for m in rounds {
         order.shuffle(&mut rng);
         let members = &order[..m];
@@ -532,12 +589,7 @@ async fn seed_journal(database: &mongodb::Database, users: &[SeededUser], n: usi
                     .insert_many(std::mem::take(&mut batch))
                     .await
                     .map_err(|e| format!("journal: {e}"))?;
-                if written % 100_000 == 0 {
-                    eprintln!(
-                        "  {written} journal entries, {:.0}/s",
-                        written as f64 / started.elapsed().as_secs_f64()
-                    );
-                }
+                shown.set(written as u64);
             }
         }
     }
@@ -547,6 +599,7 @@ async fn seed_journal(database: &mongodb::Database, users: &[SeededUser], n: usi
             .await
             .map_err(|e| format!("journal: {e}"))?;
     }
+    shown.finish();
     let accounts = database.collection::<Document>("accounts");
     if full_sum > 0 {
         accounts

@@ -2,7 +2,7 @@
 //! so in one line (exit 0), lists what does not add up (exit 1), or says in
 //! one line why it cannot run (exit 2). It never writes.
 
-use super::bank::audit::{audit, Report};
+use super::bank::audit::{audit_with_progress, Progress, Report};
 use super::bank::store::{ACCOUNTS, JOURNAL};
 use super::config::AuditArgs;
 use super::db;
@@ -60,9 +60,80 @@ async fn audit_database(args: &AuditArgs) -> Result<Report, String> {
     if ![ACCOUNTS, JOURNAL].iter().all(|c| collections.iter().any(|n| n == c)) {
         return Err(format!("database {:?} holds no Paisa accounts and journal", args.db));
     }
-    let report = audit(&client, &database, args.pace).await.map_err(|e| e.to_string());
+    let shown = Shown::new();
+    let report = audit_with_progress(&client, &database, args.pace, &|p| shown.tell(p))
+        .await
+        .map_err(|e| e.to_string());
+    shown.finish();
     drop(embedded);
     report
+}
+
+/// How far the audit has come, on stderr: a progress bar on a terminal,
+/// otherwise a plain line at most every 10 s (logs stay readable).
+struct Shown {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Shown {
+    fn new() -> Shown {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        Shown {
+            bar,
+            last_line: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn tell(&self, progress: Progress) {
+        let text = match progress {
+            Progress::Accounts { read } => format!("reading accounts: {read}"),
+            Progress::Journal {
+                holders_done,
+                holders,
+                entries,
+            } => format!(
+                "reading the journal: {}% of accounts, {entries} entries",
+                holders_done * 100 / holders.max(1)
+            ),
+        };
+        match &self.bar {
+            Some(bar) => {
+                if let Progress::Journal {
+                    holders_done, holders, ..
+                } = progress
+                {
+                    if bar.length() != Some(holders) {
+                        bar.set_style(
+                            indicatif::ProgressStyle::with_template("{bar:30} {msg} ({elapsed}, about {eta} left)")
+                                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                        );
+                        bar.set_length(holders);
+                    }
+                    bar.set_position(holders_done);
+                }
+                bar.set_message(text);
+            }
+            None => {
+                let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+                if last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(10)) {
+                    eprintln!("paisa audit: {text}");
+                    *last = Some(std::time::Instant::now());
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// The embedded database of a Paisa running on `data_dir`, if it answers.

@@ -19,6 +19,10 @@ pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), Str
     // seconds rather than hanging for the driver's default 30.
     options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
     options.connect_timeout = Some(Duration::from_secs(3));
+    // Close pooled connections idle for 4 minutes: the embedded database
+    // drops its side after 5, and a request that picked such a connection
+    // would fail (503) instead of opening a fresh one.
+    options.max_idle_time = Some(Duration::from_secs(240));
     let client = Client::with_options(options).map_err(|e| format!("invalid MONGODB_URI: {e}"))?;
     let db = client.database(db_name);
     db.run_command(doc! { "ping": 1 })

@@ -218,6 +218,9 @@ async fn the_audit_names_a_tampered_account_and_clears_when_undone() {
     let summary = text(&ok.stdout);
     assert_eq!(summary.lines().count(), 1, "{summary}");
     assert!(summary.starts_with("audit ok: 3 accounts, 3 entries, ₹"), "{summary}");
+    // Not on a terminal: progress as plain lines on stderr, never on stdout.
+    let progress = text(&ok.stderr);
+    assert!(progress.starts_with("paisa audit: reading accounts: "), "{progress}");
 
     let accounts = env.db.collection::<Document>("accounts");
     let account = find(&env.db, "accounts", doc! { "userId": b }).await.unwrap();

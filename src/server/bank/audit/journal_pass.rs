@@ -4,7 +4,7 @@
 //! in proportion to how long the chunk took, so that a database serving one
 //! request at a time still serves payments while the audit runs.
 
-use super::{int, Audit, Remembered, Violation, KEY_LIFETIME};
+use super::{int, Audit, Progress, Remembered, Violation, KEY_LIFETIME};
 use crate::server::bank::store::JOURNAL;
 use crate::server::error::BankError;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
@@ -28,6 +28,7 @@ impl Audit {
         session: &mut ClientSession,
         remembered: &mut HashMap<(ObjectId, String), Remembered>,
         pace: u32,
+        progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<(), BankError> {
         let journal = db.collection::<Document>(JOURNAL);
         let mut holders: Vec<ObjectId> = self.tallies.keys().copied().collect();
@@ -51,6 +52,11 @@ impl Audit {
                 self.entry(&entry, remembered, now);
             }
             self.entries += seen as u64;
+            progress(Progress::Journal {
+                holders_done: next as u64,
+                holders: holders.len() as u64,
+                entries: self.entries,
+            });
             // As many recipients as gave the aimed-at number of entries.
             per_chunk = match seen {
                 0 => per_chunk * 2,

@@ -74,14 +74,37 @@ struct Tally {
 /// of its time on the audit.
 pub const DEFAULT_PACE: u32 = 4;
 
+/// How far an audit has come: told after each chunk it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Accounts read so far (their number is not known in advance).
+    Accounts { read: u64 },
+    /// Holders whose entries have been read, of all of them; entries read.
+    Journal {
+        holders_done: u64,
+        holders: u64,
+        entries: u64,
+    },
+}
+
 /// Audits `db` (see the module doc); `pace` as in [`DEFAULT_PACE`] (0: as
 /// fast as the database allows). `Err` only when it cannot run.
 pub async fn audit(client: &Client, db: &Database, pace: u32) -> Result<Report, BankError> {
+    audit_with_progress(client, db, pace, &|_| {}).await
+}
+
+/// [`audit`], telling `progress` how far it has come after each chunk.
+pub async fn audit_with_progress(
+    client: &Client,
+    db: &Database,
+    pace: u32,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<Report, BankError> {
     let started = Instant::now();
     let mut session = client.start_session().await?;
     // A transaction only to read one snapshot: it writes nothing.
     session.start_transaction().with_options(transaction_options()).await?;
-    let result = Audit::default().run(db, &mut session, pace).await;
+    let result = Audit::default().run(db, &mut session, pace, progress).await;
     let _ = session.abort_transaction().await;
     let mut report = result?;
     report.seconds = started.elapsed().as_secs_f64();
@@ -107,10 +130,16 @@ struct Remembered {
 }
 
 impl Audit {
-    async fn run(mut self, db: &Database, session: &mut ClientSession, pace: u32) -> Result<Report, BankError> {
-        self.accounts(db, session, pace).await?;
+    async fn run(
+        mut self,
+        db: &Database,
+        session: &mut ClientSession,
+        pace: u32,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Report, BankError> {
+        self.accounts(db, session, pace, progress).await?;
         let mut remembered = self.idempotency(db, session).await?;
-        self.journal(db, session, &mut remembered, pace).await?;
+        self.journal(db, session, &mut remembered, pace, progress).await?;
         self.unmatched(remembered);
         Ok(self.finish())
     }
@@ -118,7 +147,13 @@ impl Audit {
     /// Every account: its balance, and its running totals. Read in chunks
     /// of holder ids (index ranges over the ObjectId space, widened or
     /// narrowed to a few thousand accounts each), paced like the journal.
-    async fn accounts(&mut self, db: &Database, session: &mut ClientSession, pace: u32) -> Result<(), BankError> {
+    async fn accounts(
+        &mut self,
+        db: &Database,
+        session: &mut ClientSession,
+        pace: u32,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<(), BankError> {
         let accounts = db.collection::<Document>(ACCOUNTS);
         let first = accounts
             .find_one(doc! {})
@@ -149,6 +184,9 @@ impl Audit {
                 seen += 1;
                 self.account(&account);
             }
+            progress(Progress::Accounts {
+                read: self.tallies.len() as u64,
+            });
             width = match seen {
                 0 => width.saturating_mul(2),
                 n => (width * journal_pass::CHUNK_ENTRIES as u128 / n).max(1),
