@@ -52,7 +52,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,balance,search,signin,audit"
+        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,raw-db-balance,balance,search,signin,audit"
     )]
     scenarios: Vec<Scenario>,
     /// Live streams the `events` scenario holds open, one per user (the
@@ -99,6 +99,9 @@ enum Scenario {
     HotRecipient,
     /// GET /account/balance of random users.
     Balance,
+    /// The balance's point read of an account through the driver alone:
+    /// the ceiling `balance` is measured against.
+    RawDbBalance,
     /// GET /user/bulk with 1–3 letter name prefixes.
     Search,
     /// POST /user/signin of random users.
@@ -118,6 +121,7 @@ impl Scenario {
             Scenario::Audit => "audit",
             Scenario::HotRecipient => "hot-recipient",
             Scenario::Balance => "balance",
+            Scenario::RawDbBalance => "raw-db-balance",
             Scenario::Search => "search",
             Scenario::Signin => "signin",
             Scenario::Events => "events",
@@ -281,7 +285,10 @@ async fn main() -> Result<(), String> {
     let mut outcomes = Vec::new();
     let mut audits: Vec<AuditRun> = Vec::new();
     for &scenario in &args.scenarios {
-        let uses_server = !matches!(scenario, Scenario::RawDbTransfer | Scenario::Audit);
+        let uses_server = !matches!(
+            scenario,
+            Scenario::RawDbTransfer | Scenario::RawDbBalance | Scenario::Audit
+        );
         // transfer-during-audit: audits back to back on their own thread for
         // the whole scenario, started `--audit-lead` seconds before it (past
         // an audit's accounts read, into its paced journal pass); the one in
@@ -680,6 +687,15 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                                 .get(format!("{}/api/v1/account/balance", world.base))
                                 .bearer_auth(&world.tokens[who]);
                             succeeded(request).await
+                        }
+                        Scenario::RawDbBalance => {
+                            let who = rng.gen_range(0..world.users.len());
+                            let account = world
+                                .accounts
+                                .find_one(doc! { "userId": world.users[who].id })
+                                .projection(doc! { "balance": 1 })
+                                .await;
+                            matches!(account, Ok(Some(a)) if a.get_i64("balance").is_ok())
                         }
                         Scenario::Search => {
                             let who = rng.gen_range(0..world.users.len());
@@ -1666,6 +1682,9 @@ fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
     }
     if let (Some(hot), Some(spread)) = (rate(Scenario::HotRecipient), rate(Scenario::Transfer)) {
         out.push(("hot-recipient / transfer", hot / spread));
+    }
+    if let (Some(app), Some(raw)) = (rate(Scenario::Balance), rate(Scenario::RawDbBalance)) {
+        out.push(("balance / raw-db-balance", app / raw));
     }
     if let (Some(listened), Some(alone)) = (rate(Scenario::Events), rate(Scenario::Transfer)) {
         out.push(("events / transfer", listened / alone));

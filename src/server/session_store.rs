@@ -5,7 +5,8 @@
 //! Checking a session must not cost a database read per request, and ending
 //! one must reach every instance within a second. So each instance keeps
 //! the sessions it has seen in memory, and one change stream on the
-//! `sessions` collection tells it of every session ended anywhere. While the
+//! `sessions` collection tells it of every session opened (cached before
+//! its first request) and ended anywhere. While the
 //! stream is down (a database restart), the cache is bypassed: sessions are
 //! read from the database, never trusted stale.
 
@@ -326,6 +327,17 @@ impl SessionStore {
             .and_then(|k| k.get_object_id("_id").ok())
             .unwrap_or(ObjectId::from_bytes([0; 12]));
         match event.operation_type {
+            // A session opened anywhere: known here before its first
+            // request, so that request needs no read.
+            OperationType::Insert => {
+                let opened = event
+                    .full_document
+                    .clone()
+                    .and_then(|d| mongodb::bson::from_document::<SessionDoc>(d).ok());
+                if let Some(session) = opened {
+                    self.remember(sid, cached(&session));
+                }
+            }
             OperationType::Delete => self.forget(sid),
             // "Last seen" updates are most of them: only an ending counts.
             OperationType::Update => {
