@@ -52,7 +52,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,raw-db-balance,balance,search,signin,audit"
+        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,request-pay,raw-db-balance,balance,search,signin,audit"
     )]
     scenarios: Vec<Scenario>,
     /// Live streams the `events` scenario holds open, one per user (the
@@ -97,6 +97,10 @@ enum Scenario {
     Audit,
     /// POST /account/transfer from random users to one user.
     HotRecipient,
+    /// POST /requests/:id/pay of pending requests (seeded beforehand, one
+    /// per requester, between random users): what paying a request costs
+    /// against a plain transfer.
+    RequestPay,
     /// GET /account/balance of random users.
     Balance,
     /// The balance's point read of an account through the driver alone:
@@ -120,6 +124,7 @@ impl Scenario {
             Scenario::TransferDuringAudit => "transfer-during-audit",
             Scenario::Audit => "audit",
             Scenario::HotRecipient => "hot-recipient",
+            Scenario::RequestPay => "request-pay",
             Scenario::Balance => "balance",
             Scenario::RawDbBalance => "raw-db-balance",
             Scenario::Search => "search",
@@ -277,6 +282,7 @@ async fn main() -> Result<(), String> {
         transfers: database.collection("transfers"),
         users,
         tokens,
+        requests: std::sync::Mutex::new(Vec::new()),
     });
     let idle_rss = server.rss_mib("VmRSS");
     eprintln!("server idle RSS {idle_rss:.1} MiB");
@@ -309,6 +315,9 @@ async fn main() -> Result<(), String> {
         });
         if background.is_some() {
             tokio::time::sleep(Duration::from_secs(args.audit_lead)).await;
+        }
+        if scenario == Scenario::RequestPay {
+            seed_requests(&database, &world, REQUESTS_SEEDED).await?;
         }
         server.reset_peak_rss();
         let cpu_before = server.cpu_ticks();
@@ -449,6 +458,8 @@ struct World {
     transfers: mongodb::Collection<Document>,
     users: Vec<SeededUser>,
     tokens: Vec<String>,
+    /// Pending requests for `request-pay`: (request id, the payer's index).
+    requests: std::sync::Mutex<Vec<(ObjectId, usize)>>,
 }
 
 /// Seeds `n` users through the bank's bulk import, 1,000 per transaction,
@@ -679,6 +690,19 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                         Scenario::HotRecipient => {
                             let from = rng.gen_range(1..world.users.len());
                             http_transfer(&world, from, 0, rng.gen_range(1..100)).await
+                        }
+                        Scenario::RequestPay => {
+                            let next = world.requests.lock().unwrap().pop();
+                            match next {
+                                Some((id, payer)) => {
+                                    let request = world
+                                        .http
+                                        .post(format!("{}/api/v1/requests/{}/pay", world.base, id.to_hex()))
+                                        .bearer_auth(&world.tokens[payer]);
+                                    succeeded(request).await
+                                }
+                                None => break,
+                            }
                         }
                         Scenario::Balance => {
                             let who = rng.gen_range(0..world.users.len());
@@ -994,6 +1018,41 @@ async fn http_transfer(world: &World, from: usize, to: usize, paise: i64) -> boo
         .bearer_auth(&world.tokens[from])
         .json(&serde_json::json!({ "to": world.users[to].id.to_hex(), "amount": paise as f64 / 100.0 }));
     succeeded(request).await
+}
+
+/// Pending requests `request-pay` pays: more than a run can use.
+const REQUESTS_SEEDED: usize = 20_000;
+
+/// Inserts `n` pending requests, each from its own requester (the second
+/// half of the users, so none passes the 20-pending limit) to a random
+/// payer among the first half, ₹0.01–₹0.99; straight into the collection,
+/// like the journal seed.
+async fn seed_requests(database: &mongodb::Database, world: &World, n: usize) -> Result<(), String> {
+    let half = world.users.len() / 2;
+    let n = n.min(half);
+    let mut rng = StdRng::seed_from_u64(13);
+    let now = DateTime::now();
+    let expires = DateTime::from_millis(now.timestamp_millis() + 7 * 24 * 3600 * 1000);
+    let mut docs = Vec::with_capacity(n);
+    let mut queue = Vec::with_capacity(n);
+    for i in 0..n {
+        let (payer, requester) = (rng.gen_range(0..half), half + i);
+        let id = ObjectId::new();
+        docs.push(doc! {
+            "_id": id, "from": world.users[payer].id, "to": world.users[requester].id,
+            "amount": rng.gen_range(1..100_i64), "status": "pending", "createdAt": now, "expiresAt": expires,
+        });
+        queue.push((id, payer));
+    }
+    for chunk in docs.chunks(10_000) {
+        database
+            .collection::<Document>("requests")
+            .insert_many(chunk)
+            .await
+            .map_err(|e| format!("requests: {e}"))?;
+    }
+    *world.requests.lock().unwrap() = queue;
+    Ok(())
 }
 
 async fn succeeded(request: reqwest::RequestBuilder) -> bool {
@@ -1682,6 +1741,9 @@ fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
     }
     if let (Some(hot), Some(spread)) = (rate(Scenario::HotRecipient), rate(Scenario::Transfer)) {
         out.push(("hot-recipient / transfer", hot / spread));
+    }
+    if let (Some(paid), Some(plain)) = (rate(Scenario::RequestPay), rate(Scenario::Transfer)) {
+        out.push(("request-pay / transfer", paid / plain));
     }
     if let (Some(app), Some(raw)) = (rate(Scenario::Balance), rate(Scenario::RawDbBalance)) {
         out.push(("balance / raw-db-balance", app / raw));
