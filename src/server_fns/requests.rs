@@ -57,13 +57,9 @@ pub async fn open_pay(id: String) -> Result<PaymentRequest, AppError> {
 pub async fn pay_request(id: String) -> Result<Receipt, AppError> {
     ssr::respond(async move {
         let user = ssr::current_user().await?.user;
-        let bank = &ssr::state().bank;
-        let paid = bank.pay_request(user, &id).await?;
-        leptos_axum::redirect(&format!("/dashboard?pay={}", paid.id));
-        Ok(Receipt {
-            transfer_id: paid.id,
-            balance: bank.balance(user).await?,
-        })
+        let receipt = ssr::state().bank.pay_request(user, &id).await?;
+        leptos_axum::redirect(&format!("/dashboard?pay={}", id.trim()));
+        Ok(receipt)
     })
     .await
 }

@@ -102,7 +102,11 @@ async fn a_request_is_asked_listed_and_paid_once_into_both_histories() {
         .await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     assert_eq!(paid["message"], "Transfer successful");
-    assert_eq!(paid["request"]["status"], "paid");
+    // The receipt: the journal entry and the payer's balance after it.
+    assert_eq!(paid["balance"], 87.5);
+    let entry = paid["transferId"].as_str().unwrap().to_owned();
+    let (_, listed) = api.get(&asha_token, "/account/transactions?limit=1").await;
+    assert_eq!(listed["transactions"][0]["id"], entry.as_str());
     assert_eq!(
         (balance(&env.db, asha).await, balance(&env.db, ravi).await),
         (8_750, 1_250)

@@ -9,7 +9,7 @@ use super::history::unknown;
 use super::journal::ISSUER;
 use super::store::EntryDoc;
 use super::{validate, Bank};
-use crate::model::{EntryKind, PaymentRequest, RequestStatus};
+use crate::model::{EntryKind, PaymentRequest, Receipt, RequestStatus};
 use crate::money::Money;
 use crate::server::error::BankError;
 use futures::{FutureExt, TryStreamExt};
@@ -167,9 +167,11 @@ impl Bank {
     }
 
     /// The payer pays request `id`: the journal entry (kind `request`,
-    /// linked to it) and its change to paid in one transaction.
-    pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<PaymentRequest, BankError> {
+    /// linked to it) and its change to paid in one transaction. The receipt
+    /// names the entry and the payer's balance after it.
+    pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<Receipt, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
+        // Who and how much never change once asked: read once, outside.
         let request = self
             .requests
             .find_one(doc! { "_id": id, "from": payer })
@@ -178,47 +180,22 @@ impl Bank {
         self.outage.check()?;
         let deadline = self.deadline();
         let _turn = self.locks.lock_pair(&request.from, &request.to, deadline).await?;
-        let context = (self, id, payer);
-        let paid = self
-            .in_transaction(deadline, context, |session, (bank, id, payer)| {
-                bank.pay_once(session, *id, *payer).boxed()
-            })
-            .await?;
-        Ok(self.views(vec![paid]).await?.remove(0))
+        let context = (self, &request);
+        self.in_transaction(deadline, context, |session, (bank, request)| {
+            bank.pay_once(session, request).boxed()
+        })
+        .await
     }
 
-    async fn pay_once(
-        &self,
-        session: &mut ClientSession,
-        id: ObjectId,
-        payer: ObjectId,
-    ) -> Result<RequestDoc, BankError> {
-        let mut request = self
-            .requests
-            .find_one(doc! { "_id": id, "from": payer })
-            .session(&mut *session)
-            .await?
-            .ok_or(BankError::NoSuchRequest)?;
-        if request.status != "pending" || request.expires_at <= self.now() {
-            return Err(BankError::NotPending);
-        }
+    async fn pay_once(&self, session: &mut ClientSession, request: &RequestDoc) -> Result<Receipt, BankError> {
         let amount = Money::from_paise(request.amount);
-        let sender = self
-            .debit(session, request.from, amount)
-            .await?
-            .ok_or(BankError::InsufficientBalance)?;
-        let recipient = self.credit(session, request.to, amount).await?;
         let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
-        entry.note = request.note.clone();
-        entry.request = Some(request.id);
-        entry.from_after = Some(sender);
-        entry.to_after = Some(recipient);
-        self.record(session, std::slice::from_ref(&entry)).await?;
-        // Conditional: a concurrent payment of the same request conflicts.
+        // First, and conditional: only a pending, unexpired request is
+        // paid; a concurrent payment of it conflicts (and then finds it paid).
         let changed = self
             .requests
             .update_one(
-                doc! { "_id": id, "status": "pending" },
+                doc! { "_id": request.id, "status": "pending", "expiresAt": { "$gt": self.now() } },
                 doc! { "$set": { "status": "paid", "entry": entry.id } },
             )
             .session(&mut *session)
@@ -226,9 +203,21 @@ impl Bank {
         if changed.modified_count != 1 {
             return Err(BankError::NotPending);
         }
-        request.status = "paid".into();
-        request.entry = Some(entry.id);
-        Ok(request)
+        // Refused for the balance: the abort leaves the request pending.
+        let sender = self
+            .debit(session, request.from, amount)
+            .await?
+            .ok_or(BankError::InsufficientBalance)?;
+        let recipient = self.credit(session, request.to, amount).await?;
+        entry.note = request.note.clone();
+        entry.request = Some(request.id);
+        entry.from_after = Some(sender);
+        entry.to_after = Some(recipient);
+        self.record(session, std::slice::from_ref(&entry)).await?;
+        Ok(Receipt {
+            transfer_id: entry.id.to_hex(),
+            balance: Money::from_paise(sender.balance),
+        })
     }
 
     /// The payer declines; with `block`, the requester's further requests

@@ -90,9 +90,11 @@ async fn pay(
         .pay_request(user, &id)
         .await
         .map_err(|e| ApiError::bank(e, Refusals::Named))?;
-    Ok(Json(
-        json!({ "message": "Transfer successful", "request": request_json(&paid) }),
-    ))
+    Ok(Json(json!({
+        "message": "Transfer successful",
+        "transferId": paid.transfer_id,
+        "balance": paid.balance.to_rupees_f64(),
+    })))
 }
 
 #[derive(Deserialize)]
