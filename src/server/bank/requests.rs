@@ -172,10 +172,12 @@ impl Bank {
     pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<Receipt, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
         // Who and how much never change once asked: read once, outside.
+        // (By `_id` alone: SecantusDB may plan a scan for more conditions.)
         let request = self
             .requests
-            .find_one(doc! { "_id": id, "from": payer })
+            .find_one(doc! { "_id": id })
             .await?
+            .filter(|r| r.from == payer)
             .ok_or(BankError::NoSuchRequest)?;
         self.outage.check()?;
         let deadline = self.deadline();
@@ -190,19 +192,25 @@ impl Bank {
     async fn pay_once(&self, session: &mut ClientSession, request: &RequestDoc) -> Result<Receipt, BankError> {
         let amount = Money::from_paise(request.amount);
         let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
-        // First, and conditional: only a pending, unexpired request is
-        // paid; a concurrent payment of it conflicts (and then finds it paid).
-        let changed = self
+        // Only a pending, unexpired request is paid: read in the snapshot,
+        // then changed, so a concurrent payment of it conflicts (and its
+        // rerun finds it paid). By `_id` alone, as above.
+        let now = self
             .requests
+            .find_one(doc! { "_id": request.id })
+            .session(&mut *session)
+            .await?
+            .ok_or(BankError::NoSuchRequest)?;
+        if now.status != "pending" || now.expires_at <= self.now() {
+            return Err(BankError::NotPending);
+        }
+        self.requests
             .update_one(
-                doc! { "_id": request.id, "status": "pending", "expiresAt": { "$gt": self.now() } },
+                doc! { "_id": request.id },
                 doc! { "$set": { "status": "paid", "entry": entry.id } },
             )
             .session(&mut *session)
             .await?;
-        if changed.modified_count != 1 {
-            return Err(BankError::NotPending);
-        }
         // Refused for the balance: the abort leaves the request pending.
         let sender = self
             .debit(session, request.from, amount)
