@@ -175,8 +175,9 @@ fn Users(filter: Memo<String>) -> impl IntoView {
     }
 }
 
+/// One person: name, hint, and their Request and Send Money links.
 #[component]
-fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
+pub(super) fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
     view! {
         <li class="flex flex-wrap items-center justify-between gap-3 py-3">
             <div class="flex min-w-0 flex-1 basis-44 items-center gap-3">
@@ -195,7 +196,7 @@ fn UserRow(user: UserSummary, filter: String) -> impl IntoView {
 /// the same name apart, for screen readers too (a link's name is what a
 /// list of links reads out).
 #[component]
-pub(super) fn PersonActions(user: UserSummary, filter: String) -> impl IntoView {
+fn PersonActions(user: UserSummary, filter: String) -> impl IntoView {
     let keep = if filter.is_empty() {
         String::new()
     } else {
@@ -275,13 +276,14 @@ fn SendMoneyDialog(
     }
 }
 
+/// The person a dialog is about, large, with their hint.
 #[component]
-fn Recipient(user: UserSummary) -> impl IntoView {
+pub(super) fn Recipient(user: UserSummary, #[prop(default = "recipient")] testid: &'static str) -> impl IntoView {
     view! {
         <div class="mt-6 flex items-center gap-3">
             <Avatar initial=user.initial() size="h-12 w-12 text-xl"/>
             <div class="min-w-0">
-                <p class="break-words text-xl font-semibold" data-testid="recipient">{user.full_name()}</p>
+                <p class="break-words text-xl font-semibold" data-testid=testid>{user.full_name()}</p>
                 <Hint hint=user.hint size="text-sm"/>
             </div>
         </div>

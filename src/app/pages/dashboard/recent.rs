@@ -2,8 +2,7 @@
 //! pay or ask them again. Hidden while a search is on (its results are
 //! the people then).
 
-use super::PersonActions;
-use crate::app::components::{Avatar, Hint};
+use super::UserRow;
 use crate::server_fns::recent_people;
 use leptos::prelude::*;
 
@@ -20,18 +19,7 @@ pub fn RecentPeople(filter: Memo<String>) -> impl IntoView {
                         <section aria-labelledby="recent-heading" class="rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200">
                             <h2 id="recent-heading" class="text-lg font-semibold">"Recent"</h2>
                             <ul class="mt-1 divide-y divide-slate-100" data-testid="recent">
-                                {people.into_iter().map(|user| view! {
-                                    <li class="flex flex-wrap items-center justify-between gap-3 py-3">
-                                        <div class="flex min-w-0 flex-1 basis-44 items-center gap-3">
-                                            <Avatar initial=user.initial()/>
-                                            <div class="min-w-0">
-                                                <p class="truncate font-medium">{user.full_name()}</p>
-                                                <Hint hint=user.hint.clone()/>
-                                            </div>
-                                        </div>
-                                        <PersonActions user filter=String::new()/>
-                                    </li>
-                                }).collect_view()}
+                                {people.into_iter().map(|user| view! { <UserRow user filter=String::new()/> }).collect_view()}
                             </ul>
                         </section>
                     }.into_any(),

@@ -5,10 +5,10 @@
 //! pay must never read as money coming in.
 
 use super::modal::{focus_when_loaded, Modal};
-use super::NoteField;
+use super::{NoteField, Recipient};
 use crate::app::components::{Avatar, Hint, Loading};
 use crate::app::live::Live;
-use crate::model::{PaymentRequest, UserSummary};
+use crate::model::PaymentRequest;
 use crate::server_fns::{get_request_board, open_pay, open_send, AskMoney, CancelRequest, DeclineRequest, PayRequest};
 use leptos::prelude::*;
 
@@ -127,14 +127,14 @@ pub fn AskDialog(from: String, asked: Option<String>) -> impl IntoView {
                     Suspend::new(async move {
                         match person.await {
                             Ok(d) if asked.is_some() => view! {
-                                <Person user=d.recipient.clone()/>
+                                <Recipient user=d.recipient.clone() testid="person"/>
                                 <p class="mt-4 rounded-lg bg-slate-50 p-4 ring-1 ring-slate-200" role="status">
                                     {format!("Request sent: {} can pay it from their dashboard.", d.recipient.first_name)}
                                 </p>
                                 <Done/>
                             }.into_any(),
                             Ok(d) => view! {
-                                <Person user=d.recipient.clone()/>
+                                <Recipient user=d.recipient.clone() testid="person"/>
                                 <ActionForm action attr:class="mt-4 space-y-3">
                                     <input type="hidden" name="from" value=d.recipient.id.clone()/>
                                     <AmountField error=Signal::derive(error)/>
@@ -168,7 +168,7 @@ pub fn PayDialog(id: String) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match request.await {
                         Ok(r) if r.status == crate::model::RequestStatus::Paid => view! {
-                            <Person user=r.to.clone()/>
+                            <Recipient user=r.to.clone() testid="person"/>
                             <p class="mt-4 rounded-lg bg-emerald-50 p-4 text-emerald-800 ring-1 ring-emerald-200" role="status">
                                 {format!("Paid {} to {}", r.amount, r.to.full_name())}
                             </p>
@@ -180,7 +180,7 @@ pub fn PayDialog(id: String) -> impl IntoView {
                         Ok(r) => {
                             let whom = if r.to.hint.is_empty() { r.to.full_name() } else { format!("{} ({})", r.to.full_name(), r.to.hint) };
                             view! {
-                                <Person user=r.to.clone()/>
+                                <Recipient user=r.to.clone() testid="person"/>
                                 <p class="mt-4 text-lg font-semibold" data-testid="pay-confirm">{format!("You are paying {} to {whom}", r.amount)}</p>
                                 {r.note.clone().map(|note| view! { <p class="mt-1 break-words text-sm text-slate-700">{format!("For: {note}")}</p> })}
                                 <ActionForm action attr:class="mt-4 space-y-3">
@@ -198,19 +198,6 @@ pub fn PayDialog(id: String) -> impl IntoView {
                 })}
             </Suspense>
         </Modal>
-    }
-}
-
-#[component]
-fn Person(user: UserSummary) -> impl IntoView {
-    view! {
-        <div class="mt-6 flex items-center gap-3">
-            <Avatar initial=user.initial() size="h-12 w-12 text-xl"/>
-            <div class="min-w-0">
-                <p class="break-words text-xl font-semibold" data-testid="person">{user.full_name()}</p>
-                <Hint hint=user.hint size="text-sm"/>
-            </div>
-        </div>
     }
 }
 
