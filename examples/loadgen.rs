@@ -12,6 +12,7 @@
 //! `scripts/bench` builds everything and runs this; see `--help`.
 
 use clap::{Parser, ValueEnum};
+use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use paisa::money::Money;
 use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
@@ -52,7 +53,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,request-pay,raw-db-balance,balance,search,signin,audit"
+        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,request-pay,raw-db-balance,balance,raw-db-search,search,signin,audit"
     )]
     scenarios: Vec<Scenario>,
     /// Live streams the `events` scenario holds open, one per user (the
@@ -108,6 +109,11 @@ enum Scenario {
     RawDbBalance,
     /// GET /user/bulk with 1–3 letter name prefixes.
     Search,
+    /// The same searches through the driver alone: the database's best
+    /// answer to them (the full-name and last-name index ranges, the first
+    /// 21 of each by full name, merged), the ceiling `search` is measured
+    /// against.
+    RawDbSearch,
     /// POST /user/signin of random users.
     Signin,
     /// `--listeners` users each hold GET /events open while the others pay
@@ -128,6 +134,7 @@ impl Scenario {
             Scenario::Balance => "balance",
             Scenario::RawDbBalance => "raw-db-balance",
             Scenario::Search => "search",
+            Scenario::RawDbSearch => "raw-db-search",
             Scenario::Signin => "signin",
             Scenario::Events => "events",
         }
@@ -279,6 +286,7 @@ async fn main() -> Result<(), String> {
         base: server.base.clone(),
         client: client.clone(),
         accounts: database.collection("accounts"),
+        people: database.collection("users"),
         transfers: database.collection("transfers"),
         users,
         tokens,
@@ -293,7 +301,7 @@ async fn main() -> Result<(), String> {
     for &scenario in &args.scenarios {
         let uses_server = !matches!(
             scenario,
-            Scenario::RawDbTransfer | Scenario::RawDbBalance | Scenario::Audit
+            Scenario::RawDbTransfer | Scenario::RawDbBalance | Scenario::RawDbSearch | Scenario::Audit
         );
         // transfer-during-audit: audits back to back on their own thread for
         // the whole scenario, started `--audit-lead` seconds before it (past
@@ -455,6 +463,8 @@ struct World {
     base: String,
     client: mongodb::Client,
     accounts: mongodb::Collection<Document>,
+    /// The users, for raw-db-search.
+    people: mongodb::Collection<Document>,
     transfers: mongodb::Collection<Document>,
     users: Vec<SeededUser>,
     tokens: Vec<String>,
@@ -653,6 +663,45 @@ struct Run {
 
 /// `clients` workers, each issuing one request after another until the time
 /// is up; every finished request's latency is kept (sorted at the end).
+/// A search's text: the first 1–3 letters of a seeded first or last name.
+fn search_prefix(rng: &mut StdRng) -> String {
+    let names = if rng.gen_bool(0.5) { FIRST } else { LAST };
+    let name = names[rng.gen_range(0..names.len())].to_lowercase();
+    name.chars().take(rng.gen_range(1..=3)).collect()
+}
+
+/// raw-db-search: the first 20 users by full name whose full name or last
+/// name starts with `prefix`, `caller` left out, as the database alone
+/// answers it: both index ranges at once, 21 of each in full-name order,
+/// merged. True when it answered.
+async fn raw_search(users: &mongodb::Collection<Document>, prefix: &str, caller: ObjectId) -> bool {
+    let range = |field: &str| {
+        let upper = format!("{prefix}{}", char::MAX);
+        let cursor = users
+            .find(doc! { field: { "$gte": prefix, "$lt": upper } })
+            .projection(doc! { "firstName": 1, "lastName": 1, "nameKey": 1, "username": 1 })
+            .sort(doc! { "nameKey": 1 })
+            .limit(21);
+        async move { cursor.await?.try_collect::<Vec<Document>>().await }
+    };
+    let (by_name, by_last) = tokio::join!(range("nameKey"), range("lastKey"));
+    let (Ok(mut found), Ok(by_last)) = (by_name, by_last) else {
+        return false;
+    };
+    found.extend(by_last);
+    let key = |d: &Document| {
+        (
+            d.get_str("nameKey").unwrap_or_default().to_owned(),
+            d.get_object_id("_id").ok(),
+        )
+    };
+    found.sort_by_key(key);
+    found.dedup_by_key(|d| d.get_object_id("_id").ok());
+    found.retain(|d| d.get_object_id("_id").ok() != Some(caller));
+    found.truncate(20);
+    true
+}
+
 async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, duration: Duration) -> Run {
     let start = Instant::now();
     let deadline = start + duration;
@@ -723,15 +772,16 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                         }
                         Scenario::Search => {
                             let who = rng.gen_range(0..world.users.len());
-                            let names = if rng.gen_bool(0.5) { FIRST } else { LAST };
-                            let name = names[rng.gen_range(0..names.len())].to_lowercase();
-                            let prefix = &name[..rng.gen_range(1..=3).min(name.len())];
                             let request = world
                                 .http
                                 .get(format!("{}/api/v1/user/bulk", world.base))
-                                .query(&[("filter", prefix)])
+                                .query(&[("filter", search_prefix(&mut rng))])
                                 .bearer_auth(&world.tokens[who]);
                             succeeded(request).await
+                        }
+                        Scenario::RawDbSearch => {
+                            let who = world.users[rng.gen_range(0..world.users.len())].id;
+                            raw_search(&world.people, &search_prefix(&mut rng), who).await
                         }
                         Scenario::Audit => unreachable!("the audit runs the binary"),
                         Scenario::Events => unreachable!("run_events runs it"),
@@ -1747,6 +1797,9 @@ fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
     }
     if let (Some(app), Some(raw)) = (rate(Scenario::Balance), rate(Scenario::RawDbBalance)) {
         out.push(("balance / raw-db-balance", app / raw));
+    }
+    if let (Some(app), Some(raw)) = (rate(Scenario::Search), rate(Scenario::RawDbSearch)) {
+        out.push(("search / raw-db-search", app / raw));
     }
     if let (Some(listened), Some(alone)) = (rate(Scenario::Events), rate(Scenario::Transfer)) {
         out.push(("events / transfer", listened / alone));

@@ -78,6 +78,12 @@ pub struct Config {
     #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = crate::server::live::DEFAULT_MAX_STREAMS)]
     pub max_live_streams: usize,
 
+    /// Users whose names this instance keeps in memory for search (about
+    /// 90 bytes each: ~9 MB per 100,000). With more, or 0, every search asks
+    /// the database.
+    #[arg(long, env = "SEARCH_MEMORY_MAX_USERS", default_value_t = crate::server::bank::directory::DEFAULT_MAX_USERS)]
+    pub search_memory_max_users: usize,
+
     /// Folder for local state: the embedded database and the dev JWT secret.
     #[arg(long, env = "DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,

@@ -140,10 +140,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .migrate()
         .await
         .map_err(|e| format!("cannot bring the data into the journal: {e}"))?;
-    // Ended sessions reach this instance through the change stream, and new
-    // journal entries through another, for the live streams.
-    state.sessions.watch();
-    state.live.follow(state.bank.clone());
+    state.follow_changes();
     let addr = config.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -85,7 +85,17 @@ impl AppState {
         state.trust_forwarded_for = config.trust_forwarded_for;
         state.cors_origins = config::cors_origins(&config.cors_origins)?;
         state.live = Live::new(config.max_live_streams);
+        state.bank = state.bank.with_directory_max_users(config.search_memory_max_users);
         state.public_url = config::public_url(config.public_url.as_deref())?;
         Ok(state)
+    }
+
+    /// Starts following the database's changes, as every instance must
+    /// before it serves: ended sessions (the session cache), new journal
+    /// entries and requests (the live streams), users (search).
+    pub fn follow_changes(&self) {
+        self.sessions.watch();
+        self.live.follow(self.bank.clone());
+        self.bank.follow_directory();
     }
 }

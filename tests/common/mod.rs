@@ -101,12 +101,10 @@ impl TestEnv {
             .expect("connect to the test database");
         paisa::server::db::ensure_indexes(&db).await.expect("indexes");
         let state = AppState::new(leptos_options(), client.clone(), db.clone(), test_tokens());
-        // As at a start: the issuer, the (empty) journal migration, the
-        // change stream that tells this instance of ended sessions, and the
-        // one that feeds its live streams.
+        // As at a start: the issuer, the (empty) journal migration, and the
+        // change streams (ended sessions, live streams, search).
         state.bank.migrate().await.expect("migrate");
-        state.sessions.watch();
-        state.live.follow(state.bank.clone());
+        state.follow_changes();
         TestEnv { state, db, client }
     }
 
@@ -125,8 +123,7 @@ impl TestEnv {
     /// live streams.
     pub fn other_instance_state(&self) -> AppState {
         let state = AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens());
-        state.sessions.watch();
-        state.live.follow(state.bank.clone());
+        state.follow_changes();
         state
     }
 

@@ -18,4 +18,5 @@ mod live;
 mod names;
 mod props;
 mod requests;
+mod search;
 mod sessions;

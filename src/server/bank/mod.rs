@@ -5,6 +5,7 @@
 //! - `store`: document types and collection names;
 //! - `validate`: checks on what users type;
 //! - `journal`: entries, postings, the issuer;
+//! - `directory`: every user's name in memory, for search;
 //! - `users`, `search`, `transfers`, `history`, `requests`, `recent`: the operations;
 //! - `since`: what an account saw after a point, for live streams;
 //! - `migrate`: bringing first-release balances into the journal;
@@ -13,6 +14,7 @@
 //! - `guards`: the outage breaker and the in-process account locks.
 
 pub mod audit;
+pub mod directory;
 mod guards;
 mod history;
 pub mod journal;
@@ -36,6 +38,7 @@ pub use users::{Import, ProfileUpdate, SignUp};
 
 use crate::money::Money;
 use crate::server::passwords::Passwords;
+use directory::Directory;
 use guards::{AccountLocks, Outage};
 use mongodb::bson::Document;
 use mongodb::{Client, Collection, Database};
@@ -71,6 +74,8 @@ pub struct Bank {
     stats: Arc<TxnStats>,
     locks: Arc<AccountLocks>,
     outage: Arc<Outage>,
+    /// Search's read model; kept only once `follow_directory` runs.
+    directory: Arc<Directory>,
 }
 
 impl Bank {
@@ -90,6 +95,7 @@ impl Bank {
             stats: Arc::default(),
             locks: Arc::new(AccountLocks::new(1024)),
             outage: Arc::default(),
+            directory: Arc::new(Directory::new(directory::DEFAULT_MAX_USERS)),
         }
     }
 
@@ -97,6 +103,13 @@ impl Bank {
     /// is told to try again (an HTTP request should not hang for long).
     pub fn with_txn_time_limit(mut self, limit: Duration) -> Bank {
         self.txn_time_limit = limit;
+        self
+    }
+
+    /// Keeps at most `max_users` users' names in memory for search (0:
+    /// always ask the database).
+    pub fn with_directory_max_users(mut self, max_users: usize) -> Bank {
+        self.directory = Arc::new(Directory::new(max_users));
         self
     }
 

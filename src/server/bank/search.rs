@@ -1,6 +1,7 @@
 //! Finding people by name: a case-insensitive prefix of the first name, the
 //! last name or "first last", as index ranges (never a regex over user
-//! text).
+//! text). Answered from memory by the directory while it is current
+//! (`directory/`), else by the database, alike.
 
 use super::store::NameDoc;
 use super::{Bank, SEARCH_LIMIT};
@@ -24,6 +25,9 @@ impl Bank {
             .take(SEARCH_MAX_CHARS)
             .collect::<String>()
             .to_lowercase();
+        if let Some(found) = self.directory.search(&prefix, limit, caller) {
+            return Ok(found);
+        }
         // Each range's first matches *by full name*: the "first last" range
         // covers first-name and full-name prefixes in index order; the
         // last-name range is sorted by full name too (a top-k sort), so
@@ -42,6 +46,12 @@ impl Bank {
         found.retain(|u| u.id != caller);
         found.truncate(limit);
         Ok(found.into_iter().map(NameDoc::summary).collect())
+    }
+
+    /// Whether searches are answered from memory (the directory is loaded
+    /// and following every change) rather than by the database.
+    pub fn searches_from_memory(&self) -> bool {
+        self.directory.is_live()
     }
 
     /// The first `limit` names matching `filter`, by full name.

@@ -2,6 +2,7 @@
 //! starting grant from the issuer, in one transaction), bulk import,
 //! sign-in, the profile.
 
+use super::directory::Entry;
 use super::journal::ISSUER;
 use super::store::{is_duplicate_key, name_key, AccountDoc, After, EntryDoc, NameDoc, UserDoc};
 use super::validate::{check_password, clean_name, normalize_email};
@@ -112,6 +113,15 @@ impl Bank {
             })
             .collect();
         let total = Money::from_paise(accounts.iter().map(|a| a.balance).sum());
+        let names: Vec<Entry> = users
+            .iter()
+            .map(|u| Entry {
+                id: u.id,
+                first_name: u.first_name.clone(),
+                last_name: u.last_name.clone(),
+                username: u.username.clone(),
+            })
+            .collect();
         // Every grant debits the issuer: sign-ups in this process take turns
         // on it rather than conflict.
         let deadline = self.deadline();
@@ -137,7 +147,10 @@ impl Bank {
             }
             .boxed()
         })
-        .await
+        .await?;
+        // Searchable here at once; elsewhere when the change stream tells.
+        self.directory.add_new(names);
+        Ok(())
     }
 
     /// The user these credentials belong to. Unknown email and wrong

@@ -1,0 +1,414 @@
+//! The directory's data: every user's names in a compact record, and three
+//! orders over them (by id, by full name, by last name), so a prefix search
+//! is two binary searches and at most one scan of the last-name range. The
+//! same keys and order as the database's search (`store::name_key`, byte
+//! order, then id), so both answer exactly alike.
+
+use crate::model::UserSummary;
+use crate::server::bank::store::name_key;
+use mongodb::bson::oid::ObjectId;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+/// One user, in one allocation: `text` is the full-name key, then the
+/// first and last names as written, then the first character of their
+/// email (for the hint); `domain` is their email's domain, interned.
+struct Person {
+    id: ObjectId,
+    text: Box<str>,
+    key_len: u16,
+    last_key_len: u16,
+    first_len: u16,
+    last_len: u16,
+    domain: u32,
+}
+
+/// An email without a domain: no hint.
+const NO_DOMAIN: u32 = u32::MAX;
+
+impl Person {
+    fn key(&self) -> &str {
+        &self.text[..self.key_len as usize]
+    }
+
+    /// The last-name key: the end of the full-name key.
+    fn last_key(&self) -> &str {
+        &self.text[self.key_len as usize - self.last_key_len as usize..self.key_len as usize]
+    }
+
+    fn names(&self) -> (&str, &str, &str) {
+        let first_end = self.key_len as usize + self.first_len as usize;
+        let last_end = first_end + self.last_len as usize;
+        (
+            &self.text[self.key_len as usize..first_end],
+            &self.text[first_end..last_end],
+            &self.text[last_end..],
+        )
+    }
+
+    /// Its place in search order: by full-name key, then id.
+    fn order(&self) -> (&str, ObjectId) {
+        (self.key(), self.id)
+    }
+}
+
+/// A user as the directory learns of them (from the database or a change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: ObjectId,
+    pub first_name: String,
+    pub last_name: String,
+    /// Their email: only its first character and domain are kept.
+    pub username: String,
+}
+
+#[derive(Default)]
+pub struct Index {
+    people: Vec<Person>,
+    /// Indexes into `people`, by id; by (full-name key, id); by last-name key.
+    by_id: Vec<u32>,
+    by_name: Vec<u32>,
+    by_last: Vec<u32>,
+    domains: Vec<Box<str>>,
+    domain_ids: HashMap<Box<str>, u32>,
+}
+
+/// A name too long for the compact record (never one Paisa accepts, which
+/// is at most 50 characters): the directory cannot hold it.
+#[derive(Debug)]
+pub struct TooLong;
+
+impl Index {
+    /// An index of `entries` (later duplicates of an id win), sorted once.
+    pub fn build(entries: impl IntoIterator<Item = Entry>) -> Result<Index, TooLong> {
+        let mut index = Index::default();
+        let mut latest: HashMap<ObjectId, Entry> = HashMap::new();
+        for entry in entries {
+            latest.insert(entry.id, entry);
+        }
+        for entry in latest.into_values() {
+            let person = index.person(&entry)?;
+            index.people.push(person);
+        }
+        let n = index.people.len() as u32;
+        let people = &index.people;
+        index.by_id = (0..n).collect();
+        index.by_id.sort_unstable_by_key(|&i| people[i as usize].id);
+        index.by_name = (0..n).collect();
+        index
+            .by_name
+            .sort_unstable_by(|&a, &b| people[a as usize].order().cmp(&people[b as usize].order()));
+        index.by_last = (0..n).collect();
+        index
+            .by_last
+            .sort_unstable_by(|&a, &b| people[a as usize].last_key().cmp(people[b as usize].last_key()));
+        Ok(index)
+    }
+
+    pub fn len(&self) -> usize {
+        self.people.len()
+    }
+
+    /// Adds a user, or changes their names; `only_new` leaves one already
+    /// known as it is (a local sign-up must not undo a rename the change
+    /// stream already brought).
+    pub fn upsert(&mut self, entry: &Entry, only_new: bool) -> Result<(), TooLong> {
+        let person = self.person(entry)?;
+        match self.slot(entry.id) {
+            Some(_) if only_new => {}
+            Some(slot) => {
+                if self.people[slot as usize].text == person.text && self.people[slot as usize].domain == person.domain
+                {
+                    return Ok(());
+                }
+                self.unlink(slot);
+                self.people[slot as usize] = person;
+                self.link(slot);
+            }
+            None => {
+                let slot = self.people.len() as u32;
+                let at = self.by_id.partition_point(|&i| self.people[i as usize].id < entry.id);
+                self.people.push(person);
+                self.by_id.insert(at, slot);
+                self.link(slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// A known user's names, as they stand here.
+    pub fn get(&self, id: ObjectId) -> Option<Entry> {
+        let person = &self.people[self.slot(id)? as usize];
+        let (first, last, initial) = person.names();
+        let username = match self.domains.get(person.domain as usize) {
+            Some(domain) => format!("{initial}@{domain}"),
+            None => String::new(),
+        };
+        Some(Entry {
+            id,
+            first_name: first.to_owned(),
+            last_name: last.to_owned(),
+            username,
+        })
+    }
+
+    /// The first `limit` users by full name (then id) whose full name or
+    /// last name starts with `prefix` (already lower-cased), `caller` left
+    /// out: what `Bank::search` answers.
+    pub fn search(&self, prefix: &str, limit: usize, caller: ObjectId) -> Vec<UserSummary> {
+        let people = &self.people;
+        let wanted = |p: &&Person| p.id != caller;
+        // Full-name prefixes (first names too): a contiguous run in order.
+        let start = self.by_name.partition_point(|&i| people[i as usize].key() < prefix);
+        let mut found: Vec<&Person> = self.by_name[start..]
+            .iter()
+            .map(|&i| &people[i as usize])
+            .take_while(|p| p.key().starts_with(prefix))
+            .filter(wanted)
+            .take(limit)
+            .collect();
+        if !prefix.is_empty() {
+            // Last-name prefixes: a run in last-name order, of which the
+            // first `limit` by full name are kept (a bounded max-heap).
+            let start = self
+                .by_last
+                .partition_point(|&i| people[i as usize].last_key() < prefix);
+            let mut best: BinaryHeap<ByOrder> = BinaryHeap::with_capacity(limit + 1);
+            for p in self.by_last[start..]
+                .iter()
+                .map(|&i| &people[i as usize])
+                .take_while(|p| p.last_key().starts_with(prefix))
+                .filter(wanted)
+            {
+                if best.len() < limit {
+                    best.push(ByOrder(p));
+                } else if best.peek().is_some_and(|worst| p.order() < worst.0.order()) {
+                    best.pop();
+                    best.push(ByOrder(p));
+                }
+            }
+            found.extend(best.into_iter().map(|b| b.0));
+            found.sort_unstable_by(|a, b| a.order().cmp(&b.order()));
+            found.dedup_by_key(|p| p.id);
+            found.truncate(limit);
+        }
+        found.into_iter().map(|p| self.summary(p)).collect()
+    }
+
+    fn summary(&self, person: &Person) -> UserSummary {
+        let (first, last, initial) = person.names();
+        UserSummary {
+            id: person.id.to_hex(),
+            first_name: first.to_owned(),
+            last_name: last.to_owned(),
+            hint: match self.domains.get(person.domain as usize) {
+                Some(domain) => format!("{initial}•••@{domain}"),
+                None => String::new(),
+            },
+        }
+    }
+
+    fn slot(&self, id: ObjectId) -> Option<u32> {
+        let at = self.by_id.partition_point(|&i| self.people[i as usize].id < id);
+        self.by_id
+            .get(at)
+            .copied()
+            .filter(|&i| self.people[i as usize].id == id)
+    }
+
+    /// Puts `slot` in its places in the name orders.
+    fn link(&mut self, slot: u32) {
+        let people = &self.people;
+        let person = &people[slot as usize];
+        let at = self
+            .by_name
+            .partition_point(|&i| people[i as usize].order() < person.order());
+        self.by_name.insert(at, slot);
+        let at = self
+            .by_last
+            .partition_point(|&i| people[i as usize].last_key() < person.last_key());
+        self.by_last.insert(at, slot);
+    }
+
+    /// Takes `slot` out of the name orders (before its names change).
+    fn unlink(&mut self, slot: u32) {
+        let people = &self.people;
+        let person = &people[slot as usize];
+        let at = self
+            .by_name
+            .partition_point(|&i| people[i as usize].order() < person.order());
+        self.by_name.remove(at);
+        let start = self
+            .by_last
+            .partition_point(|&i| people[i as usize].last_key() < person.last_key());
+        let offset = self.by_last[start..]
+            .iter()
+            .position(|&i| i == slot)
+            .expect("a linked person is in the last-name order");
+        self.by_last.remove(start + offset);
+    }
+
+    /// The compact record of `entry`.
+    fn person(&mut self, entry: &Entry) -> Result<Person, TooLong> {
+        let key = name_key(&entry.first_name, &entry.last_name);
+        let last_key_len = entry.last_name.to_lowercase().len();
+        let (initial, domain) = match crate::server::bank::store::mask_email(&entry.username).is_empty() {
+            true => ("", NO_DOMAIN),
+            false => {
+                let (local, domain) = entry.username.split_once('@').expect("a masked email has an @");
+                let initial = &local[..local.chars().next().map_or(0, char::len_utf8)];
+                (initial, self.domain(domain))
+            }
+        };
+        let short = |n: usize| u16::try_from(n).map_err(|_| TooLong);
+        Ok(Person {
+            id: entry.id,
+            key_len: short(key.len())?,
+            last_key_len: short(last_key_len)?,
+            first_len: short(entry.first_name.len())?,
+            last_len: short(entry.last_name.len())?,
+            text: [key.as_str(), &entry.first_name, &entry.last_name, initial]
+                .concat()
+                .into_boxed_str(),
+            domain,
+        })
+    }
+
+    fn domain(&mut self, domain: &str) -> u32 {
+        if let Some(&id) = self.domain_ids.get(domain) {
+            return id;
+        }
+        let id = self.domains.len() as u32;
+        self.domains.push(domain.into());
+        self.domain_ids.insert(domain.into(), id);
+        id
+    }
+}
+
+/// A person ordered for the heap of best last-name matches.
+struct ByOrder<'a>(&'a Person);
+
+impl PartialEq for ByOrder<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.order() == other.0.order()
+    }
+}
+impl Eq for ByOrder<'_> {}
+impl PartialOrd for ByOrder<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ByOrder<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.order().cmp(&other.0.order())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(n: u8, first: &str, last: &str) -> Entry {
+        let mut id = [0; 12];
+        id[11] = n;
+        Entry {
+            id: ObjectId::from_bytes(id),
+            first_name: first.into(),
+            last_name: last.into(),
+            username: format!("user{n}@example.com"),
+        }
+    }
+
+    /// What the database's search answers: every match, sorted, cut.
+    fn plain_search(entries: &[Entry], prefix: &str, limit: usize, caller: ObjectId) -> Vec<String> {
+        let mut found: Vec<(String, ObjectId)> = entries
+            .iter()
+            .filter(|e| e.id != caller)
+            .map(|e| (name_key(&e.first_name, &e.last_name), e.id, e.last_name.to_lowercase()))
+            .filter(|(key, _, last)| key.starts_with(prefix) || last.starts_with(prefix))
+            .map(|(key, id, _)| (key, id))
+            .collect();
+        found.sort();
+        found.into_iter().take(limit).map(|(_, id)| id.to_hex()).collect()
+    }
+
+    fn ids(found: &[UserSummary]) -> Vec<String> {
+        found.iter().map(|u| u.id.clone()).collect()
+    }
+
+    #[test]
+    fn finds_by_first_last_and_full_name_in_full_name_order() {
+        let people = [
+            entry(1, "Asha", "Rao"),
+            entry(2, "Ravi", "Kumar"),
+            entry(3, "Ramesh", "Asher"),
+            entry(4, "asha", "Bose"),
+        ];
+        let index = Index::build(people.clone()).unwrap();
+        let nobody = ObjectId::from_bytes([9; 12]);
+        let names = |prefix: &str| -> Vec<String> {
+            index
+                .search(prefix, 20, nobody)
+                .into_iter()
+                .map(|u| format!("{} {}", u.first_name, u.last_name))
+                .collect()
+        };
+        assert_eq!(names("as"), ["asha Bose", "Asha Rao", "Ramesh Asher"]);
+        assert_eq!(names("asha r"), ["Asha Rao"]);
+        assert_eq!(names("ra"), ["Asha Rao", "Ramesh Asher", "Ravi Kumar"]);
+        assert!(names("z").is_empty());
+        assert_eq!(names("").len(), 4);
+        let asha = index.search("asha r", 20, nobody).remove(0);
+        assert_eq!(asha.hint, "u•••@example.com");
+        // The caller is never among the results.
+        assert_eq!(ids(&index.search("asha", 20, people[0].id)), [people[3].id.to_hex()]);
+    }
+
+    #[test]
+    fn a_rename_moves_a_person_and_a_local_sign_up_does_not_undo_it() {
+        let mut index = Index::build([entry(1, "Asha", "Rao")]).unwrap();
+        let nobody = ObjectId::from_bytes([9; 12]);
+        index.upsert(&entry(1, "Uma", "Iyer"), false).unwrap();
+        assert!(index.search("asha", 20, nobody).is_empty());
+        assert_eq!(index.search("iy", 20, nobody)[0].first_name, "Uma");
+        index.upsert(&entry(1, "Asha", "Rao"), true).unwrap();
+        assert_eq!(index.get(entry(1, "", "").id).unwrap().first_name, "Uma");
+        assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn an_email_without_a_domain_has_no_hint() {
+        let mut odd = entry(1, "Asha", "Rao");
+        odd.username = "asha".into();
+        let index = Index::build([odd]).unwrap();
+        assert_eq!(index.search("a", 20, ObjectId::from_bytes([9; 12]))[0].hint, "");
+    }
+
+    proptest! {
+        /// Whatever the names, changes and prefix: exactly the answer of a
+        /// plain sort of every match.
+        #[test]
+        fn answers_as_a_plain_sort_would(
+            names in proptest::collection::vec((0u8..40, "[aAbBσΣ]{1,3}", "[abΣ ]{1,3}"), 1..60),
+            renames in proptest::collection::vec((0u8..40, "[abB]{1,3}", "[aΣb]{1,3}"), 0..20),
+            prefix in "[abσ ]{0,3}",
+            limit in 1usize..6,
+            caller in 0u8..40,
+        ) {
+            let mut entries: Vec<Entry> = names.iter().map(|(n, f, l)| entry(*n, f, l)).collect();
+            let mut index = Index::build(entries.clone()).unwrap();
+            let mut latest: HashMap<ObjectId, Entry> = entries.drain(..).map(|e| (e.id, e)).collect();
+            for (n, f, l) in renames {
+                let e = entry(n, &f, &l);
+                index.upsert(&e, false).unwrap();
+                latest.insert(e.id, e);
+            }
+            let all: Vec<Entry> = latest.into_values().collect();
+            let caller = entry(caller, "", "").id;
+            prop_assert_eq!(index.len(), all.len());
+            prop_assert_eq!(ids(&index.search(&prefix, limit, caller)), plain_search(&all, &prefix, limit, caller));
+        }
+    }
+}
