@@ -292,6 +292,9 @@ async fn main() -> Result<(), String> {
         tokens,
         requests: std::sync::Mutex::new(Vec::new()),
     });
+    // The server's change streams first read everything just written (the
+    // sessions above): measure only once it and the database are idle.
+    settle(&server, auditor.database_pid, clk_tck).await;
     let idle_rss = server.rss_mib("VmRSS");
     eprintln!("server idle RSS {idle_rss:.1} MiB");
 
@@ -663,6 +666,24 @@ struct Run {
 
 /// `clients` workers, each issuing one request after another until the time
 /// is up; every finished request's latency is kept (sorted at the end).
+/// Waits (at most two minutes) until the server and the database each use
+/// under a tenth of a core over a second.
+async fn settle(server: &Server, database: Option<u32>, clk_tck: f64) {
+    let started = Instant::now();
+    let busy = |pid: u32, before: u64| cpu_ticks(pid).is_some_and(|now| (now - before) as f64 / clk_tck > 0.1);
+    while started.elapsed() < Duration::from_secs(120) {
+        let server_before = server.cpu_ticks();
+        let database_before = database.and_then(cpu_ticks);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let server_busy = (server.cpu_ticks() - server_before) as f64 / clk_tck > 0.1;
+        let database_busy = database.zip(database_before).is_some_and(|(pid, b)| busy(pid, b));
+        if !server_busy && !database_busy {
+            break;
+        }
+    }
+    eprintln!("server and database idle after {:.1}s", started.elapsed().as_secs_f64());
+}
+
 /// A search's text: the first 1–3 letters of a seeded first or last name.
 fn search_prefix(rng: &mut StdRng) -> String {
     let names = if rng.gen_bool(0.5) { FIRST } else { LAST };

@@ -172,7 +172,6 @@ impl Bank {
     pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<Receipt, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
         // Who and how much never change once asked: read once, outside.
-        // (By `_id` alone: SecantusDB may plan a scan for more conditions.)
         let request = self
             .requests
             .find_one(doc! { "_id": id })
@@ -192,25 +191,21 @@ impl Bank {
     async fn pay_once(&self, session: &mut ClientSession, request: &RequestDoc) -> Result<Receipt, BankError> {
         let amount = Money::from_paise(request.amount);
         let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
-        // Only a pending, unexpired request is paid: read in the snapshot,
-        // then changed, so a concurrent payment of it conflicts (and its
-        // rerun finds it paid). By `_id` alone, as above.
-        let now = self
+        // Only a pending, unexpired request is paid: one conditional change
+        // (found by `_id`, then its state checked: measured on SecantusDB,
+        // no scan), so a concurrent payment of it conflicts and its rerun
+        // finds it paid.
+        let paid = self
             .requests
-            .find_one(doc! { "_id": request.id })
-            .session(&mut *session)
-            .await?
-            .ok_or(BankError::NoSuchRequest)?;
-        if now.status != "pending" || now.expires_at <= self.now() {
-            return Err(BankError::NotPending);
-        }
-        self.requests
             .update_one(
-                doc! { "_id": request.id },
+                doc! { "_id": request.id, "status": "pending", "expiresAt": { "$gt": self.now() } },
                 doc! { "$set": { "status": "paid", "entry": entry.id } },
             )
             .session(&mut *session)
             .await?;
+        if paid.matched_count == 0 {
+            return Err(BankError::NotPending);
+        }
         // Refused for the balance: the abort leaves the request pending.
         let sender = self
             .debit(session, request.from, amount)

@@ -3,7 +3,7 @@
 //! resume token across errors; a fresh read whenever the stream cannot
 //! resume or reports a change Paisa never makes (a delete, a drop).
 
-use super::Entry;
+use super::{Entry, Index};
 use crate::server::bank::Bank;
 use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, Document};
@@ -124,17 +124,24 @@ impl Bank {
             self.directory.give_up(count);
             return Ok(false);
         }
-        let read: Vec<Entry> = self
+        // Straight into the index's compact records: no copy of everyone
+        // held meanwhile (that would stay in the process as freed memory).
+        let mut read = Index::default();
+        let mut cursor = self
             .users
             .clone_with_type::<NamesDoc>()
             .find(doc! {})
             .projection(doc! { "firstName": 1, "lastName": 1, "username": 1 })
-            .batch_size(10_000)
-            .await?
-            .map_ok(Entry::from)
-            .try_collect()
+            .batch_size(1_000)
             .await?;
-        let n = read.len();
+        let mut n = 0;
+        while let Some(names) = cursor.try_next().await? {
+            n += 1;
+            if !self.directory.holds(n) || read.push(&names.into()).is_err() {
+                self.directory.give_up(n);
+                return Ok(false);
+            }
+        }
         if !self.directory.finish_load(read) {
             self.directory.give_up(n);
             return Ok(false);

@@ -80,33 +80,44 @@ pub struct TooLong;
 
 impl Index {
     /// An index of `entries` (later duplicates of an id win), sorted once.
-    pub fn build(entries: impl IntoIterator<Item = Entry>) -> Result<Index, TooLong> {
+    #[cfg(test)]
+    fn build(entries: impl IntoIterator<Item = Entry>) -> Result<Index, TooLong> {
         let mut index = Index::default();
-        let mut latest: HashMap<ObjectId, Entry> = HashMap::new();
         for entry in entries {
-            latest.insert(entry.id, entry);
+            index.push(&entry)?;
         }
-        for entry in latest.into_values() {
-            let person = index.person(&entry)?;
-            index.people.push(person);
-        }
-        let n = index.people.len() as u32;
-        let people = &index.people;
-        index.by_id = (0..n).collect();
-        index.by_id.sort_unstable_by_key(|&i| people[i as usize].id);
-        index.by_name = (0..n).collect();
-        index
-            .by_name
-            .sort_unstable_by(|&a, &b| people[a as usize].order().cmp(&people[b as usize].order()));
-        index.by_last = (0..n).collect();
-        index
-            .by_last
-            .sort_unstable_by(|&a, &b| people[a as usize].last_key().cmp(people[b as usize].last_key()));
+        index.seal();
         Ok(index)
     }
 
+    /// Adds a user to an index being built (no order kept until `seal`):
+    /// read straight from a cursor, with nothing else held meanwhile.
+    pub fn push(&mut self, entry: &Entry) -> Result<(), TooLong> {
+        let person = self.person(entry)?;
+        self.people.push(person);
+        Ok(())
+    }
+
+    /// Sorts what was pushed into the three orders; of two records of one
+    /// id, the later pushed is kept (the other is left unreachable).
+    pub fn seal(&mut self) {
+        let people = &self.people;
+        let mut by_id: Vec<u32> = (0..people.len() as u32).collect();
+        // Stable: equal ids stay in push order, so the last of each run wins.
+        by_id.sort_by_key(|&i| people[i as usize].id);
+        by_id.reverse();
+        by_id.dedup_by_key(|&mut i| people[i as usize].id);
+        by_id.reverse();
+        let mut by_name = by_id.clone();
+        by_name.sort_unstable_by(|&a, &b| people[a as usize].order().cmp(&people[b as usize].order()));
+        let mut by_last = by_id.clone();
+        by_last.sort_unstable_by(|&a, &b| people[a as usize].last_key().cmp(people[b as usize].last_key()));
+        (self.by_id, self.by_name, self.by_last) = (by_id, by_name, by_last);
+    }
+
+    /// Users held (once sealed).
     pub fn len(&self) -> usize {
-        self.people.len()
+        self.by_id.len()
     }
 
     /// Adds a user, or changes their names; `only_new` leaves one already

@@ -12,9 +12,10 @@ mod follow;
 mod index;
 
 pub use index::Entry;
+pub(crate) use index::Index;
 
 use crate::model::UserSummary;
-use index::{Index, TooLong};
+use index::TooLong;
 use mongodb::bson::oid::ObjectId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -99,19 +100,21 @@ impl Directory {
     }
 
     /// Ends a load with what was read: false when it cannot be kept.
-    fn finish_load(&self, read: Vec<Entry>) -> bool {
+    fn finish_load(&self, mut read: Index) -> bool {
         let mut state = self.write();
         let waiting = match std::mem::replace(&mut *state, State::Off) {
             State::Loading(waiting) => waiting,
             _ => Vec::new(),
         };
-        match Index::build(read.into_iter().chain(waiting)) {
-            Ok(index) if index.len() <= self.max_users => {
-                *state = State::Ready(index);
-                true
-            }
-            _ => false,
+        if waiting.iter().try_for_each(|e| read.push(e)).is_err() {
+            return false;
         }
+        read.seal();
+        if read.len() > self.max_users {
+            return false;
+        }
+        *state = State::Ready(read);
+        true
     }
 
     /// Whether a load of `n` users may proceed.
