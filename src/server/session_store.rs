@@ -11,6 +11,7 @@
 //! read from the database, never trusted stale.
 
 use super::error::BankError;
+use super::last_seen::LastSeen;
 use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
@@ -23,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const SESSIONS: &str = "sessions";
-/// Stored at most this often per session: "last seen" is for people, to the
-/// minute.
+/// Noted at most this often per session (and written in batches,
+/// `last_seen.rs`): "last seen" is for people, to the minute.
 const LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
 /// Longest user agent kept.
 const USER_AGENT_CHARS: usize = 200;
@@ -87,6 +88,8 @@ pub struct SessionStore {
     watching: Arc<AtomicBool>,
     /// Each session seen ending (live streams in it close).
     ended: tokio::sync::broadcast::Sender<ObjectId>,
+    /// "Last seen", written in batches.
+    last_seen: Arc<LastSeen>,
 }
 
 impl SessionStore {
@@ -97,6 +100,7 @@ impl SessionStore {
             cache: Arc::default(),
             watching: Arc::default(),
             ended: tokio::sync::broadcast::Sender::new(1024),
+            last_seen: Arc::new(LastSeen::new(db, SESSIONS)),
         }
     }
 
@@ -264,18 +268,18 @@ impl SessionStore {
         }
     }
 
-    /// Stores "last seen" in the background: the request does not wait.
+    /// Notes "last seen" for the next batch: the request does not wait.
     fn store_last_seen(&self, sid: ObjectId, now: i64) {
         if let Some(session) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&sid) {
             session.seen_stored = now;
         }
-        let sessions = self.sessions.clone();
-        tokio::spawn(async move {
-            let seen = doc! { "$set": { "lastSeenAt": DateTime::from_millis(now) } };
-            if let Err(e) = sessions.update_one(doc! { "_id": sid }, seen).await {
-                tracing::debug!(error = %e, "last seen not stored");
-            }
-        });
+        self.last_seen.note(sid);
+    }
+
+    /// Writes the noted "last seen" times every few seconds, for as long as
+    /// the process runs.
+    pub fn store_last_seen_in_batches(&self) -> tokio::task::JoinHandle<()> {
+        self.last_seen.clone().store_in_batches()
     }
 
     /// Follows every change to the sessions, for as long as the process
@@ -297,14 +301,25 @@ impl SessionStore {
 
     async fn follow(&self, resume: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
         let sessions = self.sessions.clone_with_type::<Document>();
-        let mut stream = match sessions.watch().resume_after(resume.clone()).await {
+        // Not "last seen": most changes are that, and it means nothing here.
+        let ends_or_more = doc! { "$or": [
+            { "operationType": { "$ne": "update" } },
+            { "updateDescription.updatedFields.revoked": { "$exists": true } },
+        ] };
+        let watch = |token: Option<ResumeToken>| {
+            sessions
+                .watch()
+                .pipeline([doc! { "$match": ends_or_more.clone() }])
+                .resume_after(token)
+        };
+        let mut stream = match watch(resume.clone()).await {
             Ok(stream) => stream,
             Err(e) if resume.is_some() => {
                 // The token is too old to resume from: start afresh, and
                 // forget what may have changed unseen meanwhile.
                 tracing::warn!(error = %e, "cannot resume the session change stream");
                 *resume = None;
-                sessions.watch().await?
+                watch(None).await?
             }
             Err(e) => return Err(e),
         };

@@ -92,9 +92,11 @@ impl AppState {
 
     /// Starts following the database's changes, as every instance must
     /// before it serves: ended sessions (the session cache), new journal
-    /// entries and requests (the live streams), users (search).
+    /// entries and requests (the live streams), users (search); and writing
+    /// sessions' "last seen" in batches.
     pub fn follow_changes(&self) {
         self.sessions.watch();
+        self.sessions.store_last_seen_in_batches();
         self.live.follow(self.bank.clone());
         self.bank.follow_directory();
     }

@@ -229,3 +229,43 @@ async fn an_ended_session_is_refused_by_another_instance_within_a_second() {
     assert_eq!(changed.status(), StatusCode::OK);
     assert!(dead_within(&b, &elsewhere, Duration::from_secs(1)).await.is_some());
 }
+
+#[tokio::test]
+async fn last_seen_is_stored_within_seconds_of_a_request_due_for_it() {
+    use mongodb::bson::{doc, DateTime, Document};
+    let env = TestEnv::new().await;
+    let me = env.user("Asha", "Rao").await;
+    let token = env.token(me).await;
+    // Seen two minutes ago, as far as the database knows.
+    let sessions = env.db.collection::<Document>("sessions");
+    let long_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 120_000);
+    sessions
+        .update_many(doc! { "userId": me }, doc! { "$set": { "lastSeenAt": long_ago } })
+        .await
+        .unwrap();
+    // An instance that has not cached the session reads it, sees "last
+    // seen" is due, and notes it: the request does not wait for the write.
+    let other = serve(env.other_instance_state()).await;
+    let res = reqwest::Client::new()
+        .get(format!("{other}/api/v1/account/balance"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let asked = DateTime::now();
+    let started = Instant::now();
+    loop {
+        let session = sessions.find_one(doc! { "userId": me }).await.unwrap().unwrap();
+        let seen = session.get_datetime("lastSeenAt").unwrap();
+        if *seen > long_ago {
+            assert!(seen.timestamp_millis() >= asked.timestamp_millis() - 1_000);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "last seen not stored within 7 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
