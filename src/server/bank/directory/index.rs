@@ -50,6 +50,12 @@ impl Person {
     fn order(&self) -> (&str, ObjectId) {
         (self.key(), self.id)
     }
+
+    /// Its place in the last-name order: by last-name key, then as above,
+    /// so each last name's people are in search order.
+    fn last_order(&self) -> (&str, &str, ObjectId) {
+        (self.last_key(), self.key(), self.id)
+    }
 }
 
 /// A user as the directory learns of them (from the database or a change).
@@ -65,7 +71,8 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Index {
     people: Vec<Person>,
-    /// Indexes into `people`, by id; by (full-name key, id); by last-name key.
+    /// Indexes into `people`: by id; by (full-name key, id); by (last-name
+    /// key, full-name key, id).
     by_id: Vec<u32>,
     by_name: Vec<u32>,
     by_last: Vec<u32>,
@@ -111,7 +118,7 @@ impl Index {
         let mut by_name = by_id.clone();
         by_name.sort_unstable_by(|&a, &b| people[a as usize].order().cmp(&people[b as usize].order()));
         let mut by_last = by_id.clone();
-        by_last.sort_unstable_by(|&a, &b| people[a as usize].last_key().cmp(people[b as usize].last_key()));
+        by_last.sort_unstable_by(|&a, &b| people[a as usize].last_order().cmp(&people[b as usize].last_order()));
         (self.by_id, self.by_name, self.by_last) = (by_id, by_name, by_last);
     }
 
@@ -179,23 +186,29 @@ impl Index {
             .take(limit)
             .collect();
         if !prefix.is_empty() {
-            // Last-name prefixes: a run in last-name order, of which the
-            // first `limit` by full name are kept (a bounded max-heap).
-            let start = self
+            // Last-name prefixes: a run in last-name order, in which each
+            // last name's people are in search order. Of each last name,
+            // people are taken while they could be among the first `limit`
+            // (a bounded max-heap); the rest of that name is skipped at once.
+            let mut best: BinaryHeap<ByOrder> = BinaryHeap::with_capacity(limit + 1);
+            let mut at = self
                 .by_last
                 .partition_point(|&i| people[i as usize].last_key() < prefix);
-            let mut best: BinaryHeap<ByOrder> = BinaryHeap::with_capacity(limit + 1);
-            for p in self.by_last[start..]
-                .iter()
-                .map(|&i| &people[i as usize])
-                .take_while(|p| p.last_key().starts_with(prefix))
-                .filter(wanted)
-            {
-                if best.len() < limit {
+            while let Some(p) = self.by_last.get(at).map(|&i| &people[i as usize]) {
+                if !p.last_key().starts_with(prefix) {
+                    break;
+                }
+                if p.id == caller {
+                    at += 1;
+                } else if best.len() < limit {
                     best.push(ByOrder(p));
+                    at += 1;
                 } else if best.peek().is_some_and(|worst| p.order() < worst.0.order()) {
                     best.pop();
                     best.push(ByOrder(p));
+                    at += 1;
+                } else {
+                    at = self.end_of_last_name(at);
                 }
             }
             found.extend(best.into_iter().map(|b| b.0));
@@ -229,34 +242,48 @@ impl Index {
 
     /// Puts `slot` in its places in the name orders.
     fn link(&mut self, slot: u32) {
-        let people = &self.people;
-        let person = &people[slot as usize];
-        let at = self
-            .by_name
-            .partition_point(|&i| people[i as usize].order() < person.order());
-        self.by_name.insert(at, slot);
-        let at = self
-            .by_last
-            .partition_point(|&i| people[i as usize].last_key() < person.last_key());
-        self.by_last.insert(at, slot);
+        let (by_name, by_last) = self.places(slot);
+        self.by_name.insert(by_name, slot);
+        self.by_last.insert(by_last, slot);
     }
 
     /// Takes `slot` out of the name orders (before its names change).
     fn unlink(&mut self, slot: u32) {
+        let (by_name, by_last) = self.places(slot);
+        self.by_name.remove(by_name);
+        self.by_last.remove(by_last);
+    }
+
+    /// Where `slot` is, or goes, in the two name orders (each total).
+    fn places(&self, slot: u32) -> (usize, usize) {
         let people = &self.people;
         let person = &people[slot as usize];
-        let at = self
-            .by_name
-            .partition_point(|&i| people[i as usize].order() < person.order());
-        self.by_name.remove(at);
-        let start = self
-            .by_last
-            .partition_point(|&i| people[i as usize].last_key() < person.last_key());
-        let offset = self.by_last[start..]
-            .iter()
-            .position(|&i| i == slot)
-            .expect("a linked person is in the last-name order");
-        self.by_last.remove(start + offset);
+        (
+            self.by_name
+                .partition_point(|&i| people[i as usize].order() < person.order()),
+            self.by_last
+                .partition_point(|&i| people[i as usize].last_order() < person.last_order()),
+        )
+    }
+
+    /// The position after the run of people with the last name of the one
+    /// at `at`: galloping, so a short run costs a comparison or two and a
+    /// long one its logarithm.
+    fn end_of_last_name(&self, at: usize) -> usize {
+        let name = self.people[self.by_last[at] as usize].last_key();
+        let same = |pos: usize| {
+            self.by_last
+                .get(pos)
+                .is_some_and(|&i| self.people[i as usize].last_key() == name)
+        };
+        let (mut low, mut step) = (at, 1);
+        while same(low + step) {
+            low += step;
+            step *= 2;
+        }
+        // `low` has the name; `low + step` does not (or is past the end).
+        let high = (low + step).min(self.by_last.len());
+        low + 1 + self.by_last[low + 1..high].partition_point(|&i| self.people[i as usize].last_key() == name)
     }
 
     /// The compact record of `entry`.
