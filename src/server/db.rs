@@ -81,6 +81,16 @@ pub async fn ping(db: &Database) -> bool {
         .is_ok_and(|r| r.is_ok())
 }
 
+/// Drops an index an earlier release made, if it is there.
+async fn drop_old_index(collection: &mongodb::Collection<mongodb::bson::Document>, name: &str) {
+    if let Err(e) = collection.drop_index(name).await {
+        // 27: no such index (already dropped, or never made).
+        if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
+            tracing::debug!(error = %e, index = name, "an old index was not dropped");
+        }
+    }
+}
+
 /// Creates every index; idempotent, run at each start.
 pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     let unique = || IndexOptions::builder().unique(true).build();
@@ -88,10 +98,14 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     db.collection::<mongodb::bson::Document>(store::USERS)
         .create_indexes([
             index(doc! { "username": 1 }, Some(unique())),
-            index(doc! { "nameKey": 1 }, None),
+            // Search order is full name, then id: read in index order.
+            index(doc! { "nameKey": 1, "_id": 1 }, None),
             index(doc! { "lastKey": 1 }, None),
         ])
         .await?;
+    // The first release's name index, without the id (its order among
+    // equal names was not the search's).
+    drop_old_index(&db.collection(store::USERS), "nameKey_1").await;
     db.collection::<mongodb::bson::Document>(store::ACCOUNTS)
         .create_indexes([index(doc! { "userId": 1 }, Some(unique()))])
         .await?;
@@ -105,11 +119,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     // The first release also kept (sender, key) unique here; the
     // idempotency record's `_id` is that guard, and a key may be used again
     // once its record has expired.
-    if let Err(e) = journal.drop_index("from_1_idempotencyKey_1").await {
-        if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
-            tracing::debug!(error = %e, "the old idempotency index was not dropped");
-        }
-    }
+    drop_old_index(&journal, "from_1_idempotencyKey_1").await;
     db.collection::<mongodb::bson::Document>(super::bank::requests::REQUESTS)
         .create_indexes([
             index(doc! { "from": 1, "_id": -1 }, None),

@@ -15,6 +15,8 @@ use std::time::Duration;
 /// How often noted sessions are written: "last seen" is for people, to the
 /// minute, so a few seconds late is still on time.
 const STORE_EVERY: Duration = Duration::from_secs(5);
+/// How long one command may take.
+const COMMAND_LIMIT: Duration = Duration::from_secs(10);
 /// Sessions one `update` command changes.
 const PER_COMMAND: usize = 1_000;
 /// Sessions noted between two writes, at most; past it, a session's
@@ -70,8 +72,12 @@ impl LastSeen {
                 .map(|id| doc! { "q": { "_id": id }, "u": { "$set": { "lastSeenAt": seen } } })
                 .collect();
             let command = doc! { "update": &self.collection, "updates": updates, "ordered": false };
-            if let Err(e) = self.db.run_command(command).await {
-                tracing::debug!(error = %e, sessions = chunk.len(), "last seen not stored");
+            // Bounded: a database that stops answering must not hold every
+            // later batch (what is noted meanwhile stays bounded too).
+            match tokio::time::timeout(COMMAND_LIMIT, self.db.run_command(command)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, sessions = chunk.len(), "last seen not stored"),
+                Err(_) => tracing::debug!(sessions = chunk.len(), "last seen not stored in time"),
             }
         }
     }

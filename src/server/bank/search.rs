@@ -61,9 +61,9 @@ impl Bank {
             .clone_with_type::<NameDoc>()
             .find(filter)
             .projection(NameDoc::projection())
-            // By full name alone: the "first last" range is then read in the
-            // order of its index, with no sort step.
-            .sort(doc! { "nameKey": 1 })
+            // By full name, then id: the "first last" range is then read in
+            // the order of its index, with no sort step.
+            .sort(doc! { "nameKey": 1, "_id": 1 })
             .limit(limit as i64)
             .await?;
         Ok(cursor.try_collect().await?)

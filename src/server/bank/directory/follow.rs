@@ -50,14 +50,32 @@ impl Bank {
         let bank = self.clone();
         tokio::spawn(async move {
             let mut resume: Option<ResumeToken> = None;
+            // Failures in a row (a run that lasted a minute breaks the row).
+            let mut failures = 0u32;
             loop {
+                let began = Instant::now();
                 match bank.follow_users(&mut resume).await {
                     Ok(Ended::GaveUp) => return,
-                    Ok(Ended::Again) => {}
-                    Err(e) => tracing::warn!(error = %e, "users change stream interrupted; reconnecting"),
+                    Ok(Ended::Again) => failures = 0,
+                    Err(e) => {
+                        failures = if began.elapsed() > Duration::from_secs(60) {
+                            1
+                        } else {
+                            failures + 1
+                        };
+                        // Twice in a row: the token may be what fails (the
+                        // database can report lost history only once
+                        // asked for more): read everyone afresh.
+                        if failures >= 2 {
+                            resume = None;
+                        }
+                        tracing::warn!(error = %e, failures, "users change stream interrupted; reconnecting");
+                    }
                 }
                 bank.directory.set_live(false);
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // 0.5 s, doubling with each failure in a row, up to 32 s.
+                let wait = Duration::from_millis(500) * 2u32.pow(failures.saturating_sub(1).min(6));
+                tokio::time::sleep(wait).await;
             }
         })
     }
@@ -88,18 +106,18 @@ impl Bank {
             },
             None => watch(None).await?,
         };
-        if resume.is_none() {
-            if !self.load_directory().await? {
-                return Ok(Ended::GaveUp);
-            }
-            // What changed while everyone was read.
-            while let Some(event) = stream.next_if_any().await? {
-                if !self.apply_user_change(&event).await? {
-                    return Ok(Ended::Again);
-                }
-            }
-            *resume = stream.resume_token();
+        if resume.is_none() && !self.load_directory().await? {
+            return Ok(Ended::GaveUp);
         }
+        // What changed while everyone was read, or while the stream was
+        // down: applied before searches trust the directory again.
+        while let Some(event) = stream.next_if_any().await? {
+            if !self.apply_user_change(&event).await? {
+                *resume = None;
+                return Ok(Ended::Again);
+            }
+        }
+        *resume = stream.resume_token();
         self.directory.set_live(true);
         while let Some(event) = stream.next().await {
             if !self.apply_user_change(&event?).await? {
@@ -121,7 +139,7 @@ impl Bank {
         self.directory.begin_load();
         let count = self.users.estimated_document_count().await? as usize;
         if !self.directory.holds(count) {
-            self.directory.give_up(count);
+            self.directory.give_up(count, "too many users");
             return Ok(false);
         }
         // Straight into the index's compact records: no copy of everyone
@@ -137,13 +155,17 @@ impl Bank {
         let mut n = 0;
         while let Some(names) = cursor.try_next().await? {
             n += 1;
-            if !self.directory.holds(n) || read.push(&names.into()).is_err() {
-                self.directory.give_up(n);
+            if !self.directory.holds(n) {
+                self.directory.give_up(n, "too many users");
+                return Ok(false);
+            }
+            if read.push(&names.into()).is_err() {
+                self.directory.give_up(n, "a name too long to hold");
                 return Ok(false);
             }
         }
         if !self.directory.finish_load(read) {
-            self.directory.give_up(n);
+            self.directory.give_up(n, "too many users");
             return Ok(false);
         }
         tracing::info!(

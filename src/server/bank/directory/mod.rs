@@ -100,17 +100,16 @@ impl Directory {
     }
 
     /// Ends a load with what was read: false when it cannot be kept.
+    /// Sign-ups made here meanwhile are added only if the read missed
+    /// them (what was read may already hold a later rename).
     fn finish_load(&self, mut read: Index) -> bool {
         let mut state = self.write();
         let waiting = match std::mem::replace(&mut *state, State::Off) {
             State::Loading(waiting) => waiting,
             _ => Vec::new(),
         };
-        if waiting.iter().try_for_each(|e| read.push(e)).is_err() {
-            return false;
-        }
         read.seal();
-        if read.len() > self.max_users {
+        if waiting.iter().try_for_each(|e| read.upsert(e, true)).is_err() || read.len() > self.max_users {
             return false;
         }
         *state = State::Ready(read);
@@ -122,20 +121,23 @@ impl Directory {
         n <= self.max_users
     }
 
-    /// Stops keeping the directory: `n` users are more than it may hold.
-    fn give_up(&self, n: usize) {
+    /// Stops keeping the directory, for `why`, at `n` users.
+    fn give_up(&self, n: usize, why: &str) {
         tracing::warn!(
             users = n,
             max_users = self.max_users,
-            "too many users for the search directory: searches ask the database"
+            "search directory not kept ({why}): searches ask the database"
         );
+        let mut state = self.write();
+        *state = State::Off;
         self.live.store(false, Ordering::Release);
-        *self.write() = State::Off;
     }
 
+    /// Trusts the directory (if it is ready) or stops trusting it.
     fn set_live(&self, live: bool) {
-        let ready = matches!(&*self.read(), State::Ready(_));
-        self.live.store(live && ready, Ordering::Release);
+        let state = self.write();
+        self.live
+            .store(live && matches!(&*state, State::Ready(_)), Ordering::Release);
     }
 
     fn is_off(&self) -> bool {
