@@ -71,15 +71,24 @@ impl Bank {
 
     /// The names of `ids` (those that exist), as others see them.
     pub(crate) async fn names(&self, ids: &[ObjectId]) -> Result<Vec<UserSummary>, BankError> {
+        // From memory when the search directory knows them (live events
+        // name a counterparty per entry); the rest from the database.
+        let (mut known, mut missing) = self.directory.summaries(ids);
+        // The issuer is no user: nothing to read for it.
+        missing.retain(|id| *id != ISSUER);
+        if missing.is_empty() {
+            return Ok(known);
+        }
         let people: Vec<NameDoc> = self
             .users
             .clone_with_type::<NameDoc>()
-            .find(doc! { "_id": { "$in": ids } })
+            .find(doc! { "_id": { "$in": missing } })
             .projection(NameDoc::projection())
             .await?
             .try_collect()
             .await?;
-        Ok(people.into_iter().map(NameDoc::summary).collect())
+        known.extend(people.into_iter().map(NameDoc::summary));
+        Ok(known)
     }
 }
 

@@ -154,6 +154,12 @@ impl Index {
         Ok(())
     }
 
+    /// A known user as search shows them.
+    pub fn summary_of(&self, id: ObjectId) -> Option<UserSummary> {
+        let slot = self.slot(id)?;
+        Some(self.summary(&self.people[slot as usize]))
+    }
+
     /// A known user's names, as they stand here.
     pub fn get(&self, id: ObjectId) -> Option<Entry> {
         let person = &self.people[self.slot(id)? as usize];

@@ -63,6 +63,26 @@ impl Directory {
         }
     }
 
+    /// The users of `ids` known here, as search shows them, and the ids
+    /// still to read (all of them when the directory is not trusted).
+    pub fn summaries(&self, ids: &[ObjectId]) -> (Vec<UserSummary>, Vec<ObjectId>) {
+        if !self.live.load(Ordering::Acquire) {
+            return (Vec::new(), ids.to_vec());
+        }
+        let state = self.read();
+        let State::Ready(index) = &*state else {
+            return (Vec::new(), ids.to_vec());
+        };
+        let (mut known, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+        for &id in ids {
+            match index.summary_of(id) {
+                Some(person) => known.push(person),
+                None => missing.push(id),
+            }
+        }
+        (known, missing)
+    }
+
     /// Users made by this instance, known here at once (the change stream
     /// brings them too, a moment later, and to every other instance).
     pub fn add_new(&self, entries: impl IntoIterator<Item = Entry>) {
