@@ -1806,30 +1806,21 @@ fn row(o: &Outcome) -> String {
 }
 
 fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
+    use Scenario::*;
+    const RATIOS: [(&str, Scenario, Scenario); 7] = [
+        ("transfer / raw-db-transfer", Transfer, RawDbTransfer),
+        ("transfer-during-audit / transfer", TransferDuringAudit, Transfer),
+        ("hot-recipient / transfer", HotRecipient, Transfer),
+        ("request-pay / transfer", RequestPay, Transfer),
+        ("balance / raw-db-balance", Balance, RawDbBalance),
+        ("search / raw-db-search", Search, RawDbSearch),
+        ("events / transfer", Events, Transfer),
+    ];
     let rate = |s: Scenario| outcomes.iter().find(|o| o.scenario == s).map(|o| o.requests_per_second);
-    let mut out = Vec::new();
-    if let (Some(app), Some(raw)) = (rate(Scenario::Transfer), rate(Scenario::RawDbTransfer)) {
-        out.push(("transfer / raw-db-transfer", app / raw));
-    }
-    if let (Some(during), Some(alone)) = (rate(Scenario::TransferDuringAudit), rate(Scenario::Transfer)) {
-        out.push(("transfer-during-audit / transfer", during / alone));
-    }
-    if let (Some(hot), Some(spread)) = (rate(Scenario::HotRecipient), rate(Scenario::Transfer)) {
-        out.push(("hot-recipient / transfer", hot / spread));
-    }
-    if let (Some(paid), Some(plain)) = (rate(Scenario::RequestPay), rate(Scenario::Transfer)) {
-        out.push(("request-pay / transfer", paid / plain));
-    }
-    if let (Some(app), Some(raw)) = (rate(Scenario::Balance), rate(Scenario::RawDbBalance)) {
-        out.push(("balance / raw-db-balance", app / raw));
-    }
-    if let (Some(app), Some(raw)) = (rate(Scenario::Search), rate(Scenario::RawDbSearch)) {
-        out.push(("search / raw-db-search", app / raw));
-    }
-    if let (Some(listened), Some(alone)) = (rate(Scenario::Events), rate(Scenario::Transfer)) {
-        out.push(("events / transfer", listened / alone));
-    }
-    out
+    RATIOS
+        .iter()
+        .filter_map(|&(name, of, to)| Some((name, rate(of)? / rate(to)?)))
+        .collect()
 }
 
 struct Seeding {

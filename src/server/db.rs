@@ -3,9 +3,11 @@
 use super::bank::audit::KEY_LIFETIME;
 use super::bank::store;
 use super::config::SERVER_SELECTION_TIMEOUT;
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
+use mongodb::change_stream::event::{ChangeStreamEvent, ResumeToken};
+use mongodb::change_stream::ChangeStream;
 use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Database, IndexModel};
+use mongodb::{Client, Collection, Database, IndexModel};
 use std::time::Duration;
 
 /// Connects and checks that the server answers, so a wrong URI or a stopped
@@ -71,6 +73,39 @@ pub async fn end_abandoned_transactions(client: &Client, only_client: bool) {
     match admin.run_command(doc! { "killAllSessions": users }).await {
         Ok(_) => tracing::info!("ended sessions left open by earlier instances"),
         Err(e) => tracing::warn!(error = %e, "cannot end abandoned sessions; they expire by themselves"),
+    }
+}
+
+/// Follows `collection`'s changes, leaving out updates that set none of
+/// `fields` (they mean nothing to the follower), from just after `resume`
+/// if the database can still resume there. If it cannot, from now, with
+/// `resume` cleared: the caller must then start afresh (`what` names the
+/// stream in the log).
+pub async fn watch_changes(
+    collection: &Collection<Document>,
+    fields: &[&str],
+    resume: &mut Option<ResumeToken>,
+    what: &str,
+) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
+    let mut wanted = vec![doc! { "operationType": { "$ne": "update" } }];
+    wanted.extend(
+        fields
+            .iter()
+            .map(|f| doc! { format!("updateDescription.updatedFields.{f}"): { "$exists": true } }),
+    );
+    let watch = |token: Option<ResumeToken>| {
+        collection
+            .watch()
+            .pipeline([doc! { "$match": { "$or": wanted.clone() } }])
+            .resume_after(token)
+    };
+    match watch(resume.clone()).await {
+        Err(e) if resume.is_some() => {
+            tracing::warn!(error = %e, "cannot resume the {what} change stream: starting afresh");
+            *resume = None;
+            watch(None).await
+        }
+        opened => opened,
     }
 }
 

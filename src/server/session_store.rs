@@ -300,29 +300,10 @@ impl SessionStore {
     }
 
     async fn follow(&self, resume: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
-        let sessions = self.sessions.clone_with_type::<Document>();
         // Not "last seen": most changes are that, and it means nothing here.
-        let ends_or_more = doc! { "$or": [
-            { "operationType": { "$ne": "update" } },
-            { "updateDescription.updatedFields.revoked": { "$exists": true } },
-        ] };
-        let watch = |token: Option<ResumeToken>| {
-            sessions
-                .watch()
-                .pipeline([doc! { "$match": ends_or_more.clone() }])
-                .resume_after(token)
-        };
-        let mut stream = match watch(resume.clone()).await {
-            Ok(stream) => stream,
-            Err(e) if resume.is_some() => {
-                // The token is too old to resume from: start afresh, and
-                // forget what may have changed unseen meanwhile.
-                tracing::warn!(error = %e, "cannot resume the session change stream");
-                *resume = None;
-                watch(None).await?
-            }
-            Err(e) => return Err(e),
-        };
+        let sessions = self.sessions.clone_with_type::<Document>();
+        let mut stream = super::db::watch_changes(&sessions, &["revoked"], resume, "session").await?;
+        // Started afresh: forget what may have changed unseen meanwhile.
         if resume.is_none() {
             self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }

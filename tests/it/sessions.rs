@@ -12,19 +12,23 @@ async fn status(api: &Api, method: Method, path: &str, token: &str, body: Option
     status_and_body(api.call(method, path, Some(token), body).await).await
 }
 
+/// The status of `GET /account/balance` at `base` with `token`.
+async fn balance_status(base: &str, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/account/balance"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// Polls `GET /account/balance` at `base` until it answers 403; how long
 /// that took, or none within `limit`.
 async fn dead_within(base: &str, token: &str, limit: Duration) -> Option<Duration> {
     let started = Instant::now();
-    let http = reqwest::Client::new();
     while started.elapsed() < limit {
-        let res = http
-            .get(format!("{base}/api/v1/account/balance"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        if res.status() == StatusCode::FORBIDDEN {
+        if balance_status(base, token).await == StatusCode::FORBIDDEN {
             return Some(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -192,13 +196,7 @@ async fn an_ended_session_is_refused_by_another_instance_within_a_second() {
     ] {
         let token = env.token(me).await;
         // B has seen (and cached) the session.
-        let seen = http
-            .get(format!("{b}/api/v1/account/balance"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(seen.status(), StatusCode::OK);
+        assert_eq!(balance_status(&b, &token).await, StatusCode::OK);
         let ended = http
             .post(format!("{a}{path}"))
             .bearer_auth(&token)
@@ -212,13 +210,7 @@ async fn an_ended_session_is_refused_by_another_instance_within_a_second() {
     }
     // A password change through A ends B's other sessions too.
     let (here, elsewhere) = (env.token(me).await, env.token(me).await);
-    let seen = http
-        .get(format!("{b}/api/v1/account/balance"))
-        .bearer_auth(&elsewhere)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(seen.status(), StatusCode::OK);
+    assert_eq!(balance_status(&b, &elsewhere).await, StatusCode::OK);
     let changed = http
         .put(format!("{a}/api/v1/user"))
         .bearer_auth(&here)
@@ -246,13 +238,7 @@ async fn last_seen_is_stored_within_seconds_of_a_request_due_for_it() {
     // An instance that has not cached the session reads it, sees "last
     // seen" is due, and notes it: the request does not wait for the write.
     let other = serve(env.other_instance_state()).await;
-    let res = reqwest::Client::new()
-        .get(format!("{other}/api/v1/account/balance"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
     let asked = DateTime::now();
     let started = Instant::now();
     loop {

@@ -5,6 +5,7 @@
 
 use super::{Entry, Index};
 use crate::server::bank::Bank;
+use crate::server::db::watch_changes;
 use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
@@ -81,31 +82,11 @@ impl Bank {
     }
 
     async fn follow_users(&self, resume: &mut Option<ResumeToken>) -> mongodb::error::Result<Ended> {
-        let users = self.users.clone_with_type::<Document>();
         // Only changes to names: a user's other fields (a password, the
         // request counter) change more often and mean nothing here.
-        let names_changed = doc! { "$or": [
-            { "operationType": { "$ne": "update" } },
-            { "updateDescription.updatedFields.firstName": { "$exists": true } },
-            { "updateDescription.updatedFields.lastName": { "$exists": true } },
-        ] };
-        let watch = |token: Option<ResumeToken>| {
-            users
-                .watch()
-                .pipeline([doc! { "$match": names_changed.clone() }])
-                .resume_after(token)
-        };
-        let mut stream = match resume.clone() {
-            Some(token) => match watch(Some(token)).await {
-                Ok(stream) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot resume the users change stream: reading everyone again");
-                    *resume = None;
-                    watch(None).await?
-                }
-            },
-            None => watch(None).await?,
-        };
+        let users = self.users.clone_with_type::<Document>();
+        let mut stream = watch_changes(&users, &["firstName", "lastName"], resume, "users").await?;
+        // Started afresh (or the stream could not resume): read everyone.
         if resume.is_none() && !self.load_directory().await? {
             return Ok(Ended::GaveUp);
         }

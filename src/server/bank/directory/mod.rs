@@ -54,33 +54,34 @@ impl Directory {
 
     /// The answer from memory, or `None` when it cannot be trusted.
     pub fn search(&self, prefix: &str, limit: usize, caller: ObjectId) -> Option<Vec<UserSummary>> {
-        if !self.live.load(Ordering::Acquire) {
-            return None;
-        }
-        match &*self.read() {
-            State::Ready(index) => Some(index.search(prefix, limit, caller)),
-            _ => None,
-        }
+        self.trusted(|index| index.search(prefix, limit, caller))
     }
 
     /// The users of `ids` known here, as search shows them, and the ids
     /// still to read (all of them when the directory is not trusted).
     pub fn summaries(&self, ids: &[ObjectId]) -> (Vec<UserSummary>, Vec<ObjectId>) {
-        if !self.live.load(Ordering::Acquire) {
-            return (Vec::new(), ids.to_vec());
-        }
-        let state = self.read();
-        let State::Ready(index) = &*state else {
-            return (Vec::new(), ids.to_vec());
-        };
-        let (mut known, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
-        for &id in ids {
-            match index.summary_of(id) {
-                Some(person) => known.push(person),
-                None => missing.push(id),
+        self.trusted(|index| {
+            let (mut known, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+            for &id in ids {
+                match index.summary_of(id) {
+                    Some(person) => known.push(person),
+                    None => missing.push(id),
+                }
             }
+            (known, missing)
+        })
+        .unwrap_or_else(|| (Vec::new(), ids.to_vec()))
+    }
+
+    /// `read` of the index, while it is ready and followed.
+    fn trusted<T>(&self, read: impl FnOnce(&Index) -> T) -> Option<T> {
+        if !self.live.load(Ordering::Acquire) {
+            return None;
         }
-        (known, missing)
+        match &*self.read() {
+            State::Ready(index) => Some(read(index)),
+            _ => None,
+        }
     }
 
     /// Users made by this instance, known here at once (the change stream
@@ -143,12 +144,16 @@ impl Directory {
 
     /// Stops keeping the directory, for `why`, at `n` users.
     fn give_up(&self, n: usize, why: &str) {
+        self.stop(&mut self.write(), n, why);
+    }
+
+    /// Drops the index for good (the follower ends when it sees it off).
+    fn stop(&self, state: &mut State, n: usize, why: &str) {
         tracing::warn!(
             users = n,
             max_users = self.max_users,
             "search directory not kept ({why}): searches ask the database"
         );
-        let mut state = self.write();
         *state = State::Off;
         self.live.store(false, Ordering::Release);
     }
@@ -164,16 +169,16 @@ impl Directory {
         matches!(&*self.read(), State::Off)
     }
 
-    /// Drops the index for good when it no longer fits.
+    /// Stops keeping the index when it no longer fits.
     fn check(&self, state: &mut State, fits: Result<(), TooLong>) {
-        let too_many = matches!(state, State::Ready(index) if index.len() > self.max_users);
-        if fits.is_err() || too_many {
-            tracing::warn!(
-                max_users = self.max_users,
-                "the search directory no longer fits in memory: searches ask the database"
-            );
-            self.live.store(false, Ordering::Release);
-            *state = State::Off;
+        let n = match state {
+            State::Ready(index) => index.len(),
+            _ => return,
+        };
+        if fits.is_err() {
+            self.stop(state, n, "a name too long to hold");
+        } else if n > self.max_users {
+            self.stop(state, n, "too many users");
         }
     }
 
