@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const SESSIONS: &str = "sessions";
-/// Noted at most this often per session (and written in batches,
+/// Noted at most this often per session (and stored in batches,
 /// `last_seen.rs`): "last seen" is for people, to the minute.
 const LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
 /// Longest user agent kept.
@@ -75,8 +75,11 @@ struct Cached {
     user: ObjectId,
     expires_at: i64,
     revoked: bool,
-    /// When this instance last stored "last seen" (ms).
+    /// "Last seen" in the session's own document, as far as this instance
+    /// knows (ms).
     seen_stored: i64,
+    /// When this instance last noted it (ms).
+    seen_noted: i64,
 }
 
 #[derive(Clone)]
@@ -168,8 +171,8 @@ impl SessionStore {
         if session.user != user || session.revoked || session.expires_at <= now {
             return Err(BankError::Unauthorized);
         }
-        if now - session.seen_stored >= LAST_SEEN_EVERY.as_millis() as i64 {
-            self.store_last_seen(sid, now);
+        if now - session.seen_noted >= LAST_SEEN_EVERY.as_millis() as i64 {
+            self.note_seen(sid, session.seen_stored, now);
         }
         Ok(())
     }
@@ -186,12 +189,18 @@ impl SessionStore {
             .await?
             .try_collect()
             .await?;
+        let stored: Vec<(ObjectId, i64)> = found
+            .iter()
+            .map(|s| (s.id, s.last_seen_at.timestamp_millis()))
+            .collect();
+        let seen = self.last_seen.latest_of(&stored).await?;
         Ok(found
             .into_iter()
-            .map(|s| SessionInfo {
+            .zip(seen)
+            .map(|(s, last_seen_at)| SessionInfo {
                 id: s.id.to_hex(),
                 created_at: s.created_at.timestamp_millis(),
-                last_seen_at: s.last_seen_at.timestamp_millis(),
+                last_seen_at,
                 user_agent: s.user_agent,
                 current: s.id == current,
             })
@@ -263,17 +272,21 @@ impl SessionStore {
                     expires_at: i64::MAX,
                     revoked: true,
                     seen_stored: 0,
+                    seen_noted: 0,
                 },
             );
         }
     }
 
     /// Notes "last seen" for the next batch: the request does not wait.
-    fn store_last_seen(&self, sid: ObjectId, now: i64) {
+    fn note_seen(&self, sid: ObjectId, stored: i64, now: i64) {
+        let folded = self.last_seen.note(sid, stored, now);
         if let Some(session) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&sid) {
-            session.seen_stored = now;
+            session.seen_noted = now;
+            if folded {
+                session.seen_stored = now;
+            }
         }
-        self.last_seen.note(sid);
     }
 
     /// Writes the noted "last seen" times every few seconds, for as long as
@@ -370,7 +383,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             IndexModel::builder().keys(doc! { "userId": 1 }).build(),
         ])
         .await?;
-    Ok(())
+    super::last_seen::ensure_indexes(db).await
 }
 
 fn cached(session: &SessionDoc) -> Cached {
@@ -379,6 +392,7 @@ fn cached(session: &SessionDoc) -> Cached {
         expires_at: session.expires_at.timestamp_millis(),
         revoked: session.revoked,
         seen_stored: session.last_seen_at.timestamp_millis(),
+        seen_noted: session.last_seen_at.timestamp_millis(),
     }
 }
 

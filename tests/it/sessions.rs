@@ -222,36 +222,119 @@ async fn an_ended_session_is_refused_by_another_instance_within_a_second() {
     assert!(dead_within(&b, &elsewhere, Duration::from_secs(1)).await.is_some());
 }
 
-#[tokio::test]
-async fn last_seen_is_stored_within_seconds_of_a_request_due_for_it() {
-    use mongodb::bson::{doc, DateTime, Document};
-    let env = TestEnv::new().await;
+/// A user with one session: its token and id.
+async fn a_session(env: &TestEnv) -> (String, mongodb::bson::oid::ObjectId) {
+    use mongodb::bson::{doc, Document};
     let me = env.user("Asha", "Rao").await;
     let token = env.token(me).await;
-    // Seen two minutes ago, as far as the database knows.
     let sessions = env.db.collection::<Document>("sessions");
-    let long_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 120_000);
-    sessions
-        .update_many(doc! { "userId": me }, doc! { "$set": { "lastSeenAt": long_ago } })
+    let session = sessions.find_one(doc! { "userId": me }).await.unwrap().unwrap();
+    (token, session.get_object_id("_id").unwrap())
+}
+
+/// Makes the session's own document say it was last seen `ago`; that time.
+async fn set_seen(env: &TestEnv, session: mongodb::bson::oid::ObjectId, ago: Duration) -> mongodb::bson::DateTime {
+    use mongodb::bson::{doc, DateTime, Document};
+    let then = DateTime::from_millis(DateTime::now().timestamp_millis() - ago.as_millis() as i64);
+    env.db
+        .collection::<Document>("sessions")
+        .update_one(doc! { "_id": session }, doc! { "$set": { "lastSeenAt": then } })
         .await
         .unwrap();
-    // An instance that has not cached the session reads it, sees "last
-    // seen" is due, and notes it: the request does not wait for the write.
+    then
+}
+
+/// The session's own `lastSeenAt`, once it is later than `then` (polled
+/// for up to `limit`).
+async fn stored_after(
+    env: &TestEnv,
+    session: mongodb::bson::oid::ObjectId,
+    then: mongodb::bson::DateTime,
+    limit: Duration,
+) -> Option<mongodb::bson::DateTime> {
+    use mongodb::bson::{doc, Document};
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let found = env
+            .db
+            .collection::<Document>("sessions")
+            .find_one(doc! { "_id": session })
+            .await
+            .unwrap()
+            .unwrap();
+        let seen = *found.get_datetime("lastSeenAt").unwrap();
+        if seen > then {
+            return Some(seen);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn last_seen_is_listed_to_the_minute_without_rewriting_the_session() {
+    use mongodb::bson::DateTime;
+    let env = TestEnv::new().await;
+    let api = Api::new(&env).await;
+    // Opened before the other instance starts, so that one reads it
+    // (with the time set below) at its first request.
+    let (token, session) = a_session(&env).await;
     let other = serve(env.other_instance_state()).await;
+    let then = set_seen(&env, session, Duration::from_secs(120)).await;
+    // The other instance sees "last seen" is due and notes it: the request
+    // does not wait for the write.
     assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
-    let asked = DateTime::now();
+    let asked = DateTime::now().timestamp_millis();
+    // The list (on the first instance) says so within seconds.
     let started = Instant::now();
     loop {
-        let session = sessions.find_one(doc! { "userId": me }).await.unwrap().unwrap();
-        let seen = session.get_datetime("lastSeenAt").unwrap();
-        if *seen > long_ago {
-            assert!(seen.timestamp_millis() >= asked.timestamp_millis() - 1_000);
+        let (code, body) = status(&api, Method::GET, "/user/sessions", &token, None).await;
+        assert_eq!(code, StatusCode::OK);
+        let listed = body["sessions"][0]["lastSeenAt"].as_str().unwrap().to_owned();
+        let listed = DateTime::parse_rfc3339_str(&listed).unwrap().timestamp_millis();
+        if listed > then.timestamp_millis() + 1_000 {
+            assert!(listed >= asked - 1_000, "listed {listed}, asked at {asked}");
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(7),
-            "last seen not stored within 7 s"
+            "last seen not listed within 7 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The session's own document keeps its time: two minutes old is not
+    // yet due a write of its own (the log has the newer one).
+    assert_eq!(stored_after(&env, session, then, Duration::from_secs(1)).await, None);
+}
+
+#[tokio::test]
+async fn a_session_not_written_for_a_quarter_hour_is_written_within_seconds() {
+    let env = TestEnv::new().await;
+    // Opened before the other instance starts, so that one reads it
+    // (with the time set below) at its first request.
+    let (token, session) = a_session(&env).await;
+    let other = serve(env.other_instance_state()).await;
+    let then = set_seen(&env, session, Duration::from_secs(16 * 60)).await;
+    assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
+    let asked = mongodb::bson::DateTime::now().timestamp_millis();
+    let seen = stored_after(&env, session, then, Duration::from_secs(7)).await;
+    let seen = seen.expect("last seen not stored within 7 s");
+    assert!(seen.timestamp_millis() >= asked - 1_000);
+}
+
+#[tokio::test]
+async fn a_session_gone_idle_after_its_request_is_written_all_the_same() {
+    let env = TestEnv::new().await;
+    // Its own time falls due for a write two seconds after the request
+    // (which only logs it); no request follows.
+    // Opened before the other instance starts, so that one reads it
+    // (with the time set below) at its first request.
+    let (token, session) = a_session(&env).await;
+    let other = serve(env.other_instance_state()).await;
+    let then = set_seen(&env, session, Duration::from_secs(15 * 60 - 2)).await;
+    assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
+    let asked = mongodb::bson::DateTime::now().timestamp_millis();
+    let seen = stored_after(&env, session, then, Duration::from_secs(13)).await;
+    let seen = seen.expect("an idle session's last seen not stored within 13 s");
+    assert!(seen.timestamp_millis() >= asked - 1_000);
 }
