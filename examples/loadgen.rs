@@ -158,6 +158,9 @@ struct Outcome {
     server_peak_rss_mib: Option<f64>,
     /// The embedded database's CPU (user + system) during the scenario.
     database_cpu_seconds: Option<f64>,
+    /// The database's operations (its `serverStatus` opcounters: inserts,
+    /// queries, updates, deletes, getMores, commands) during the scenario.
+    database_ops: Option<u64>,
     /// Transaction retries (raw-db only; the app counts its own).
     retries: u64,
     /// The `events` scenario's own measures.
@@ -337,6 +340,7 @@ async fn main() -> Result<(), String> {
         server.reset_peak_rss();
         let cpu_before = server.cpu_ticks();
         let db_cpu_before = auditor.database_cpu_ticks();
+        let db_ops_before = database_ops(&world.client).await;
         let (run, clients, live) = match scenario {
             Scenario::Audit => {
                 let runs = audit_back_to_back(&auditor, "alone", duration).await;
@@ -346,7 +350,7 @@ async fn main() -> Result<(), String> {
             }
             Scenario::Events => {
                 let (run, live) =
-                    run_events(&world, &server, args.listeners, args.concurrency, duration, clk_tck).await?;
+                    run_events(&world, &server, &auditor, args.listeners, args.concurrency, duration).await?;
                 eprintln!("{}", live_summary(&live));
                 (run, args.concurrency, Some(live))
             }
@@ -361,10 +365,16 @@ async fn main() -> Result<(), String> {
             Some(live) => live.window_cpu_seconds,
             None => (server.cpu_ticks() - cpu_before) as f64 / clk_tck,
         };
-        let db_cpu = auditor
-            .database_cpu_ticks()
-            .zip(db_cpu_before)
-            .map(|(a, b)| (a - b) as f64 / clk_tck);
+        let (db_cpu, db_ops) = match &live {
+            Some(live) => (live.window_database_cpu_seconds, live.window_database_ops),
+            None => (
+                auditor
+                    .database_cpu_ticks()
+                    .zip(db_cpu_before)
+                    .map(|(a, b)| (a - b) as f64 / clk_tck),
+                database_ops(&world.client).await.zip(db_ops_before).map(|(a, b)| a - b),
+            ),
+        };
         let peak_rss = server.rss_mib("VmHWM");
         if let Some((stop, thread)) = background {
             stop.store(true, Ordering::Relaxed);
@@ -386,6 +396,7 @@ async fn main() -> Result<(), String> {
             server_cpu_seconds_per_1000: uses_server.then(|| cpu * 1000.0 / run.latencies_us.len().max(1) as f64),
             server_peak_rss_mib: uses_server.then_some(peak_rss),
             database_cpu_seconds: db_cpu,
+            database_ops: db_ops,
             retries: run.retries,
             live,
         };
@@ -1051,6 +1062,28 @@ async fn longest_ping(db: mongodb::Database, pinging: Arc<AtomicBool>) -> f64 {
 
 /// The embedded database's own process (not its shell guard): the one whose
 /// command line has its port.
+/// The database's operations so far (`serverStatus` opcounters, summed);
+/// none when it does not say.
+async fn database_ops(client: &mongodb::Client) -> Option<u64> {
+    let status = client
+        .database("admin")
+        .run_command(doc! { "serverStatus": 1 })
+        .await
+        .ok()?;
+    let counters = status.get_document("opcounters").ok()?;
+    Some(
+        counters
+            .values()
+            .filter_map(|v| match v {
+                mongodb::bson::Bson::Int32(n) => Some(*n as u64),
+                mongodb::bson::Bson::Int64(n) => Some(*n as u64),
+                mongodb::bson::Bson::Double(n) => Some(*n as u64),
+                _ => None,
+            })
+            .sum(),
+    )
+}
+
 fn database_pid(port: u16) -> Option<u32> {
     let needle = format!("\0--port\0{port}\0");
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
@@ -1288,6 +1321,10 @@ struct LiveReport {
     /// The server's CPU (user + system) over that window: the transfers'
     /// work and the events'.
     window_cpu_seconds: f64,
+    /// The database's CPU and operations over the same window (not the
+    /// streams' opening).
+    window_database_cpu_seconds: Option<f64>,
+    window_database_ops: Option<u64>,
     /// `window_cpu_seconds` per delivered event, ms.
     server_cpu_ms_per_event: Option<f64>,
 }
@@ -1389,11 +1426,12 @@ fn open_files_limit() -> Option<u64> {
 async fn run_events(
     world: &Arc<World>,
     server: &Server,
+    auditor: &Auditor,
     listeners: usize,
     clients: usize,
     duration: Duration,
-    clk_tck: f64,
 ) -> Result<(Run, LiveReport), String> {
+    let clk_tck = auditor.clk_tck;
     use futures::StreamExt;
     let users = world.users.len();
     // No overall timeout: the streams stay open for the whole scenario.
@@ -1441,6 +1479,7 @@ async fn run_events(
     let rss_idle = server.rss_mib("VmRSS");
 
     let cpu_before = server.cpu_ticks();
+    let (db_cpu_before, db_ops_before) = (auditor.database_cpu_ticks(), database_ops(&world.client).await);
     let start = Instant::now();
     let deadline = start + duration;
     let workers: Vec<_> = (0..clients)
@@ -1511,6 +1550,11 @@ async fn run_events(
     }
     let window_seconds = start.elapsed().as_secs_f64();
     let window_cpu_seconds = (server.cpu_ticks() - cpu_before) as f64 / clk_tck;
+    let window_database_cpu_seconds = auditor
+        .database_cpu_ticks()
+        .zip(db_cpu_before)
+        .map(|(a, b)| (a - b) as f64 / clk_tck);
+    let window_database_ops = database_ops(&world.client).await.zip(db_ops_before).map(|(a, b)| a - b);
     for reader in &readers {
         reader.abort();
     }
@@ -1576,6 +1620,8 @@ async fn run_events(
         last_delivery_after_seconds,
         window_seconds,
         window_cpu_seconds,
+        window_database_cpu_seconds,
+        window_database_ops,
         server_cpu_ms_per_event: (delivered > 0).then(|| window_cpu_seconds * 1000.0 / delivered as f64),
     };
     Ok((run, live))
@@ -1792,8 +1838,9 @@ fn row(o: &Outcome) -> String {
     } else {
         format!("{:.0}", o.requests_per_second)
     };
+    let requests = o.requests.max(1) as f64;
     format!(
-        "| {} | {} | {rate} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
+        "| {} | {} | {rate} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
         o.scenario.name(),
         o.clients,
         o.p50_ms,
@@ -1802,6 +1849,8 @@ fn row(o: &Outcome) -> String {
         o.errors,
         opt(o.server_cpu_seconds_per_1000, 3),
         opt(o.server_peak_rss_mib, 1),
+        opt(o.database_cpu_seconds.map(|s| s * 1000.0 / requests), 2),
+        opt(o.database_ops.map(|n| n as f64 / requests), 1),
     )
 }
 
@@ -1861,8 +1910,8 @@ fn markdown(
 ) -> String {
     let mut out = format!(
         "{} users (seeded in {:.0} s), {} more journal entries (seeded in {:.0} s); server idle RSS {idle_rss:.1} MiB.\n\n\
-         | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU s / 1k req | server peak RSS MiB |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | scenario | clients | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU s / 1k req | server peak RSS MiB | database CPU ms / req | database ops / req |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         seeding.users, seeding.users_seconds, seeding.journal_entries, seeding.journal_seconds,
     );
     for o in outcomes {
