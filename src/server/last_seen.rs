@@ -1,28 +1,28 @@
 //! Sessions' "last seen", to the minute, at a fraction of a write per
 //! request. A request notes its session at most once a minute
-//! (`session_store.rs`); what is noted is stored every few seconds in one
-//! of two ways:
+//! (`session_store.rs`); every few seconds what was noted is stored:
 //!
-//! - **the log** (`sessionsSeen`): one document per flush naming every
-//!   session seen since the last, `{at, sessions: [...]}`. One insert for
-//!   a thousand sessions: on the embedded database a hundred sessions cost
-//!   one insert's ~3 ms, where a hundred updates of their own documents cost
-//!   ~50 ms (measured with Paisa's change streams open);
-//! - **the session's own `lastSeenAt`** ("folded"): at most once per
-//!   [`FOLD_EVERY`] per session, with the latest time the log has for it,
-//!   also when it has since gone idle. So a session's log entries after
-//!   its own time number at most one a minute for [`FOLD_EVERY`], and a log
-//!   document is needed only until then: it expires after [`LOG_KEPT`].
+//! - **in the log** (`sessionsSeen`): one document per flush naming the
+//!   sessions seen since the last, `{at, sessions: [...]}`. A hundred
+//!   sessions in one insert cost the embedded database ~3 ms; a hundred
+//!   updates of their own documents ~50 ms (measured with Paisa's change
+//!   streams open). Requests only ever cost this;
+//! - **in the session's own `lastSeenAt`** ("folded"), with the latest
+//!   time logged: once it has been idle for [`IDLE_FOLD`], and every
+//!   [`ACTIVE_FOLD`] while it stays active. So a visit costs its session
+//!   one write, at its end, however many requests it made; and a log
+//!   document is needed only until its sessions are folded or seen again:
+//!   it expires after [`LOG_KEPT`].
 //!
-//! Reading ([`LastSeen::latest`]) takes the later of the session's own
+//! Reading ([`LastSeen::latest_of`]) takes the later of the session's own
 //! time and its newest log entry. An instance that stops loses only what
-//! it had not folded yet: those sessions show a time up to [`FOLD_EVERY`]
-//! older once their log entries expire.
+//! it had not folded: once their log entries expire, those sessions show a
+//! time up to [`ACTIVE_FOLD`] older.
 //!
 //! A write per request instead (the first version) let a busy minute queue
-//! thousands of writes on the database; writing each session's own
-//! document once a minute (the second) cost a balance read half its rate
-//! when every request was due one.
+//! thousands of writes on the database; a write of the session's own
+//! document per minute (the second) halved the rate of balance reads when
+//! every request was due one.
 
 use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
@@ -37,11 +37,14 @@ pub const SEEN: &str = "sessionsSeen";
 /// How often noted sessions are stored: "last seen" is for people, to the
 /// minute, so a few seconds late is still on time.
 const STORE_EVERY: Duration = Duration::from_secs(5);
-/// How often, at most, a session's own document is written.
-pub const FOLD_EVERY: Duration = Duration::from_secs(15 * 60);
-/// How long a log document is kept: until every session in it has been
-/// folded, with room for a slow flush and the TTL monitor's minute.
-const LOG_KEPT: Duration = Duration::from_secs(20 * 60);
+/// A session not seen for this long has its latest time written into its
+/// own document.
+pub const IDLE_FOLD: Duration = Duration::from_secs(10 * 60);
+/// A session seen all along has its own document written this often.
+pub const ACTIVE_FOLD: Duration = Duration::from_secs(60 * 60);
+/// How long a log document is kept: past [`IDLE_FOLD`], with room for a
+/// slow flush (the TTL monitor adds up to a minute).
+const LOG_KEPT: Duration = Duration::from_secs(15 * 60);
 /// How long one command may take.
 const COMMAND_LIMIT: Duration = Duration::from_secs(10);
 /// Sessions one fold command changes: the embedded database runs one
@@ -49,28 +52,29 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(10);
 /// an idle database), holding everything queued behind them; a hundred
 /// take ~25 ms.
 const FOLDS_PER_COMMAND: usize = 100;
-/// Sessions one log document names (12 bytes each).
-const PER_LOG_DOCUMENT: usize = 1000;
-/// Sessions waiting for each kind of write, at most; past it, a session's
-/// "last seen" waits for its next request a minute on (memory stays
-/// bounded when the database is slower than the requests).
-const MOST_PENDING: usize = 100_000;
+/// Sessions one log document names (12 bytes each): a session's newest
+/// entry is read with its whole document.
+const PER_LOG_DOCUMENT: usize = 100;
+/// Sessions waiting to be logged, and sessions followed until folded, at
+/// most. Past the first, a session's "last seen" waits for its next
+/// request a minute on; past the second, a session seen here is logged
+/// but not folded (its own time stays older once its log expires).
+const MOST_PENDING: usize = 200_000;
 
 pub struct LastSeen {
     db: Database,
     sessions: String,
     log: Collection<Document>,
+    folds: (Duration, Duration),
     pending: Mutex<Pending>,
 }
 
 #[derive(Default)]
 struct Pending {
-    /// Sessions to write into their own documents, with the time (ms).
-    folds: HashMap<ObjectId, i64>,
     /// Sessions seen since the last flush, for the log.
     logged: Vec<ObjectId>,
-    /// Sessions in the log but not folded: their own stored time and the
-    /// latest logged (ms).
+    /// Sessions logged and not folded since: since when (first seen here,
+    /// or last folded) and when last seen (ms).
     unfolded: HashMap<ObjectId, (i64, i64)>,
 }
 
@@ -80,29 +84,31 @@ impl LastSeen {
             db: db.clone(),
             sessions: sessions.to_owned(),
             log: db.collection(SEEN),
+            folds: (IDLE_FOLD, ACTIVE_FOLD),
             pending: Mutex::default(),
         }
     }
 
-    /// Notes that `session`, whose own document says it was last seen at
-    /// `stored`, was seen at `now` (ms). Returns whether this folds it
-    /// (its own document will say `now`).
-    pub fn note(&self, session: ObjectId, stored: i64, now: i64) -> bool {
+    /// Folds after `idle` and every `active` instead (tests).
+    pub fn folding_after(mut self, idle: Duration, active: Duration) -> LastSeen {
+        self.folds = (idle, active);
+        self
+    }
+
+    /// Notes that `session` was seen at `now` (ms).
+    pub fn note(&self, session: ObjectId, now: i64) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if now - stored >= FOLD_EVERY.as_millis() as i64 {
-            pending.unfolded.remove(&session);
-            if pending.folds.len() < MOST_PENDING || pending.folds.contains_key(&session) {
-                pending.folds.insert(session, now);
-            }
-            return true;
-        }
         if pending.logged.len() < MOST_PENDING {
             pending.logged.push(session);
         }
-        if pending.unfolded.len() < MOST_PENDING || pending.unfolded.contains_key(&session) {
-            pending.unfolded.insert(session, (stored, now));
+        let room = pending.unfolded.len() < MOST_PENDING;
+        match pending.unfolded.get_mut(&session) {
+            Some((_, last)) => *last = now,
+            None if room => {
+                pending.unfolded.insert(session, (now, now));
+            }
+            None => {}
         }
-        false
     }
 
     /// When `session` was last seen (ms): the later of its own stored time
@@ -140,27 +146,30 @@ impl LastSeen {
         })
     }
 
-    /// The log first (one insert), then the folds: those noted, and those
-    /// logged whose own time is [`FOLD_EVERY`] old (gone idle since).
+    /// The log first, then the folds due: sessions idle for the first
+    /// fold delay, and sessions first seen the second ago.
     async fn store(&self) {
         let now = DateTime::now();
-        let (logged, folds) = {
+        let (idle, active) = (self.folds.0.as_millis() as i64, self.folds.1.as_millis() as i64);
+        let (mut logged, folds) = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let due = now.timestamp_millis() - FOLD_EVERY.as_millis() as i64;
-            let idle: Vec<(ObjectId, i64)> = pending
-                .unfolded
-                .iter()
-                .filter(|(_, (stored, _))| *stored <= due)
-                .map(|(session, (_, latest))| (*session, *latest))
-                .collect();
-            for (session, latest) in idle {
-                pending.unfolded.remove(&session);
-                pending.folds.entry(session).or_insert(latest);
-            }
-            (std::mem::take(&mut pending.logged), std::mem::take(&mut pending.folds))
+            let at = now.timestamp_millis();
+            let mut folds = Vec::new();
+            pending.unfolded.retain(|session, (first, last)| {
+                let gone = at - *last >= idle;
+                if gone || at - *first >= active {
+                    folds.push((*session, *last));
+                    *first = at;
+                }
+                !gone
+            });
+            (std::mem::take(&mut pending.logged), folds)
         };
+        // Noted twice only while the session cache is bypassed.
+        logged.sort_unstable();
+        logged.dedup();
         self.log(&logged, now).await;
-        self.fold(folds.into_iter().collect()).await;
+        self.fold(folds).await;
     }
 
     async fn log(&self, logged: &[ObjectId], at: DateTime) {

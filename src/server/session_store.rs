@@ -75,10 +75,8 @@ struct Cached {
     user: ObjectId,
     expires_at: i64,
     revoked: bool,
-    /// "Last seen" in the session's own document, as far as this instance
-    /// knows (ms).
-    seen_stored: i64,
-    /// When this instance last noted it (ms).
+    /// When this instance last noted it seen (ms; at first, what its own
+    /// document says).
     seen_noted: i64,
 }
 
@@ -172,7 +170,7 @@ impl SessionStore {
             return Err(BankError::Unauthorized);
         }
         if now - session.seen_noted >= LAST_SEEN_EVERY.as_millis() as i64 {
-            self.note_seen(sid, session.seen_stored, now);
+            self.note_seen(sid, now);
         }
         Ok(())
     }
@@ -271,7 +269,6 @@ impl SessionStore {
                     user: ObjectId::from_bytes([0; 12]),
                     expires_at: i64::MAX,
                     revoked: true,
-                    seen_stored: 0,
                     seen_noted: 0,
                 },
             );
@@ -279,14 +276,19 @@ impl SessionStore {
     }
 
     /// Notes "last seen" for the next batch: the request does not wait.
-    fn note_seen(&self, sid: ObjectId, stored: i64, now: i64) {
-        let folded = self.last_seen.note(sid, stored, now);
+    fn note_seen(&self, sid: ObjectId, now: i64) {
         if let Some(session) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&sid) {
             session.seen_noted = now;
-            if folded {
-                session.seen_stored = now;
-            }
         }
+        self.last_seen.note(sid, now);
+    }
+
+    /// Folds "last seen" after `idle` and every `active` instead of the
+    /// defaults (tests; before [`SessionStore::store_last_seen_in_batches`]).
+    pub fn folding_last_seen_after(mut self, idle: Duration, active: Duration) -> SessionStore {
+        let db = self.sessions.client().database(&self.sessions.namespace().db);
+        self.last_seen = Arc::new(LastSeen::new(&db, SESSIONS).folding_after(idle, active));
+        self
     }
 
     /// Writes the noted "last seen" times every few seconds, for as long as
@@ -391,7 +393,6 @@ fn cached(session: &SessionDoc) -> Cached {
         user: session.user,
         expires_at: session.expires_at.timestamp_millis(),
         revoked: session.revoked,
-        seen_stored: session.last_seen_at.timestamp_millis(),
         seen_noted: session.last_seen_at.timestamp_millis(),
     }
 }

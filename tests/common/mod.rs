@@ -122,7 +122,13 @@ impl TestEnv {
     /// `paisa` starts one: its own bank (account locks), session cache and
     /// live streams.
     pub fn other_instance_state(&self) -> AppState {
-        let state = AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens());
+        self.other_instance_state_with(|_| {})
+    }
+
+    /// [`TestEnv::other_instance_state`], its state first changed by `adjust`.
+    pub fn other_instance_state_with(&self, adjust: impl FnOnce(&mut AppState)) -> AppState {
+        let mut state = AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens());
+        adjust(&mut state);
         state.follow_changes();
         state
     }

@@ -272,17 +272,16 @@ async fn stored_after(
 }
 
 #[tokio::test]
-async fn last_seen_is_listed_to_the_minute_without_rewriting_the_session() {
+async fn last_seen_is_listed_to_the_minute_without_a_write_of_the_session() {
     use mongodb::bson::DateTime;
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
-    // Opened before the other instance starts, so that one reads it
-    // (with the time set below) at its first request.
+    // Opened before the other instance starts, so that one reads it (with
+    // the time set below) at its first request.
     let (token, session) = a_session(&env).await;
     let other = serve(env.other_instance_state()).await;
-    let then = set_seen(&env, session, Duration::from_secs(120)).await;
-    // The other instance sees "last seen" is due and notes it: the request
-    // does not wait for the write.
+    // Idle for hours, as far as its own document says.
+    let then = set_seen(&env, session, Duration::from_secs(3 * 3600)).await;
     assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
     let asked = DateTime::now().timestamp_millis();
     // The list (on the first instance) says so within seconds.
@@ -302,39 +301,35 @@ async fn last_seen_is_listed_to_the_minute_without_rewriting_the_session() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The session's own document keeps its time: two minutes old is not
-    // yet due a write of its own (the log has the newer one).
+    // Only the log has it: the session's own document is written once the
+    // visit ends (ten minutes idle), not per request.
     assert_eq!(stored_after(&env, session, then, Duration::from_secs(1)).await, None);
 }
 
-#[tokio::test]
-async fn a_session_not_written_for_a_quarter_hour_is_written_within_seconds() {
+/// A request to an instance that folds "last seen" after `idle` and every
+/// `active`: the session's own `lastSeenAt` is that request's time within
+/// seconds.
+async fn folded_within_seconds(idle: Duration, active: Duration) {
     let env = TestEnv::new().await;
-    // Opened before the other instance starts, so that one reads it
-    // (with the time set below) at its first request.
     let (token, session) = a_session(&env).await;
-    let other = serve(env.other_instance_state()).await;
-    let then = set_seen(&env, session, Duration::from_secs(16 * 60)).await;
+    let other = env.other_instance_state_with(|state| {
+        state.sessions = state.sessions.clone().folding_last_seen_after(idle, active);
+    });
+    let other = serve(other).await;
+    let then = set_seen(&env, session, Duration::from_secs(3 * 3600)).await;
     assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
     let asked = mongodb::bson::DateTime::now().timestamp_millis();
-    let seen = stored_after(&env, session, then, Duration::from_secs(7)).await;
-    let seen = seen.expect("last seen not stored within 7 s");
+    let seen = stored_after(&env, session, then, Duration::from_secs(12)).await;
+    let seen = seen.expect("last seen not written into the session within 12 s");
     assert!(seen.timestamp_millis() >= asked - 1_000);
 }
 
 #[tokio::test]
-async fn a_session_gone_idle_after_its_request_is_written_all_the_same() {
-    let env = TestEnv::new().await;
-    // Its own time falls due for a write two seconds after the request
-    // (which only logs it); no request follows.
-    // Opened before the other instance starts, so that one reads it
-    // (with the time set below) at its first request.
-    let (token, session) = a_session(&env).await;
-    let other = serve(env.other_instance_state()).await;
-    let then = set_seen(&env, session, Duration::from_secs(15 * 60 - 2)).await;
-    assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
-    let asked = mongodb::bson::DateTime::now().timestamp_millis();
-    let seen = stored_after(&env, session, then, Duration::from_secs(13)).await;
-    let seen = seen.expect("an idle session's last seen not stored within 13 s");
-    assert!(seen.timestamp_millis() >= asked - 1_000);
+async fn a_session_gone_idle_has_its_last_seen_written_into_it() {
+    folded_within_seconds(Duration::from_secs(1), Duration::from_secs(3600)).await;
+}
+
+#[tokio::test]
+async fn a_session_seen_all_along_has_its_last_seen_written_into_it_now_and_then() {
+    folded_within_seconds(Duration::from_secs(3600), Duration::from_secs(2)).await;
 }
