@@ -10,6 +10,8 @@ use super::tokens::Tokens;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use mongodb::Database;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long any request may take. The MongoDB driver has no socket timeout,
@@ -19,8 +21,18 @@ use std::time::Duration;
 /// bank's transaction retry limit (8 s), which answers first when it can.
 pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(10);
 
+/// Cloned by every extractor of every request: one shared allocation, so
+/// a clone is a reference count (cloning the fields themselves, keys,
+/// options and a dozen collection handles, was a tenth of the server's CPU
+/// on a balance read).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares; its fields read through it (`state.bank`).
+/// Changing one (settings, tests) before the state is shared costs
+/// nothing; after, it changes a copy.
+#[derive(Clone)]
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Database,
     pub bank: Bank,
@@ -40,6 +52,19 @@ pub struct AppState {
     pub public_url: Option<String>,
 }
 
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> LeptosOptions {
         state.leptos_options.clone()
@@ -55,7 +80,7 @@ impl AppState {
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let bank = Bank::new(client, &db, passwords);
         let sessions = SessionStore::new(&db, tokens.ttl());
-        AppState {
+        AppState(Arc::new(Shared {
             leptos_options,
             db,
             bank,
@@ -68,7 +93,7 @@ impl AppState {
             cors_origins: Vec::new(),
             request_time_limit: REQUEST_TIME_LIMIT,
             public_url: None,
-        }
+        }))
     }
 
     /// The state with the operator's settings; a setting that cannot work
@@ -85,7 +110,10 @@ impl AppState {
         state.trust_forwarded_for = config.trust_forwarded_for;
         state.cors_origins = config::cors_origins(&config.cors_origins)?;
         state.live = Live::new(config.max_live_streams);
-        state.bank = state.bank.with_directory_max_users(config.search_memory_max_users);
+        state.bank = state
+            .bank
+            .clone()
+            .with_directory_max_users(config.search_memory_max_users);
         state.public_url = config::public_url(config.public_url.as_deref())?;
         Ok(state)
     }

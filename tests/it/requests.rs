@@ -288,7 +288,7 @@ async fn eight_concurrent_payments_of_one_request_move_money_once() {
 async fn a_request_expires_as_a_state_and_can_no_longer_be_paid() {
     let env = TestEnv::new().await;
     let mut state = env.state.clone();
-    state.bank = state.bank.with_request_lifetime(Duration::from_millis(400));
+    state.bank = state.bank.clone().with_request_lifetime(Duration::from_millis(400));
     let api = Client::new(&serve(state).await);
     let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
     set_balance(&env.db, asha, 10_000).await;
