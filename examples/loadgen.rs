@@ -53,7 +53,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "raw-db-transfer,transfer,events,transfer-during-audit,hot-recipient,request-pay,raw-db-balance,balance,raw-db-search,search,signin,audit"
+        default_value = "raw-db-transfer,transfer,transfer-keyed,events,transfer-during-audit,hot-recipient,request-pay,raw-db-balance,balance,raw-db-search,search,signin,audit"
     )]
     scenarios: Vec<Scenario>,
     /// Live streams the `events` scenario holds open, one per user (the
@@ -92,6 +92,10 @@ enum Scenario {
     RawDbTransfer,
     /// POST /account/transfer between random pairs of users.
     Transfer,
+    /// `transfer` as the web app sends it: each with its own
+    /// `Idempotency-Key`, so a retry cannot move money twice (a request's
+    /// payment has that guarantee by its id).
+    TransferKeyed,
     /// `transfer`, while `paisa audit` runs back to back beside it.
     TransferDuringAudit,
     /// `paisa audit --json`, the real binary, run back to back (at least once).
@@ -127,6 +131,7 @@ impl Scenario {
         match self {
             Scenario::RawDbTransfer => "raw-db-transfer",
             Scenario::Transfer => "transfer",
+            Scenario::TransferKeyed => "transfer-keyed",
             Scenario::TransferDuringAudit => "transfer-during-audit",
             Scenario::Audit => "audit",
             Scenario::HotRecipient => "hot-recipient",
@@ -772,6 +777,15 @@ async fn run_scenario(world: &Arc<World>, scenario: Scenario, clients: usize, du
                             let (from, to) = pair(&mut rng, world.users.len());
                             http_transfer(&world, from, to, rng.gen_range(1..100)).await
                         }
+                        Scenario::TransferKeyed => {
+                            let (from, to) = pair(&mut rng, world.users.len());
+                            let key = format!("{:032x}", rng.gen::<u128>());
+                            succeeded(
+                                transfer_request(&world, from, to, rng.gen_range(1..100))
+                                    .header("idempotency-key", key),
+                            )
+                            .await
+                        }
                         Scenario::HotRecipient => {
                             let from = rng.gen_range(1..world.users.len());
                             http_transfer(&world, from, 0, rng.gen_range(1..100)).await
@@ -1120,12 +1134,15 @@ fn pair(rng: &mut StdRng, n: usize) -> (usize, usize) {
 }
 
 async fn http_transfer(world: &World, from: usize, to: usize, paise: i64) -> bool {
-    let request = world
+    succeeded(transfer_request(world, from, to, paise)).await
+}
+
+fn transfer_request(world: &World, from: usize, to: usize, paise: i64) -> reqwest::RequestBuilder {
+    world
         .http
         .post(format!("{}/api/v1/account/transfer", world.base))
         .bearer_auth(&world.tokens[from])
-        .json(&serde_json::json!({ "to": world.users[to].id.to_hex(), "amount": paise as f64 / 100.0 }));
-    succeeded(request).await
+        .json(&serde_json::json!({ "to": world.users[to].id.to_hex(), "amount": paise as f64 / 100.0 }))
 }
 
 /// Pending requests `request-pay` pays: more than a run can use.
@@ -1856,8 +1873,10 @@ fn row(o: &Outcome) -> String {
 
 fn ratios(outcomes: &[Outcome]) -> Vec<(&'static str, f64)> {
     use Scenario::*;
-    const RATIOS: [(&str, Scenario, Scenario); 7] = [
+    const RATIOS: [(&str, Scenario, Scenario); 9] = [
         ("transfer / raw-db-transfer", Transfer, RawDbTransfer),
+        ("transfer-keyed / transfer", TransferKeyed, Transfer),
+        ("request-pay / transfer-keyed", RequestPay, TransferKeyed),
         ("transfer-during-audit / transfer", TransferDuringAudit, Transfer),
         ("hot-recipient / transfer", HotRecipient, Transfer),
         ("request-pay / transfer", RequestPay, Transfer),
