@@ -343,6 +343,53 @@ async fn an_idempotency_key_is_remembered_for_a_day() {
 }
 
 #[tokio::test]
+async fn a_transfer_retried_across_the_upgrade_to_string_key_ids_moves_money_once() {
+    let env = TestEnv::new().await;
+    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, a, 10_000).await;
+    let first = env
+        .bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("retry-me"))
+        .await
+        .unwrap();
+    // Its record as an earlier release kept it: `_id: {from, key}`, and no
+    // marker saying the records were brought to string ids.
+    let records = env.db.collection::<Document>("idempotencyKeys");
+    let mut old = records.find_one(doc! {}).await.unwrap().unwrap();
+    records.delete_many(doc! {}).await.unwrap();
+    old.insert("_id", doc! { "from": a, "key": "retry-me" });
+    old.remove("from");
+    old.remove("key");
+    records.insert_one(&old).await.unwrap();
+    env.db
+        .collection::<Document>("migrations")
+        .delete_one(doc! { "_id": "idempotency-string-ids" })
+        .await
+        .unwrap();
+    // The upgraded instance starts (twice: a second start finds nothing to do).
+    env.bank().migrate().await.unwrap();
+    env.bank().migrate().await.unwrap();
+    assert_eq!(
+        count(&env.db, "idempotencyKeys", doc! { "_id": { "$type": "object" } }).await,
+        0
+    );
+    assert_eq!(count(&env.db, "idempotencyKeys", doc! {}).await, 1);
+    // The retry gets the first outcome; nothing moves again.
+    let again = env
+        .bank()
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("retry-me"))
+        .await
+        .unwrap();
+    assert_eq!(again.transfer_id, first.transfer_id);
+    assert_eq!(balance(&env.db, a).await, 9_900);
+    assert_eq!(
+        count(&env.db, "transfers", doc! { "idempotencyKey": "retry-me" }).await,
+        1
+    );
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
 async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() {
     let env = TestEnv::new().await;
     let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);

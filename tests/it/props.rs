@@ -656,7 +656,7 @@ proptest! {
             "Invalid Idempotency-Key"
         };
         prop_assert_eq!((status, reply), (StatusCode::BAD_REQUEST, json!({"message": expected})), "{:?}", key);
-        let stored = runtime().block_on(count(&w.env.db, "idempotencyKeys", doc! {"_id.from": w.dave, "_id.key": text.unwrap_or_default()}));
+        let stored = runtime().block_on(count(&w.env.db, "idempotencyKeys", doc! {"from": w.dave, "key": text.unwrap_or_default()}));
         prop_assert_eq!(stored, u64::from(valid), "{:?}", key);
         prop_assert_eq!(runtime().block_on(balance(&w.env.db, w.dave)), 0);
     }

@@ -25,10 +25,11 @@ const BATCH: usize = 200;
 const JOURNAL_V1: &str = "journal-v1";
 
 impl Bank {
-    /// Runs at start: the issuer, then every account without running
-    /// totals. Returns how many accounts it brought in.
+    /// Runs at start: the issuer, idempotency records to string ids
+    /// (`rekey.rs`), then every account without running totals. Returns how many accounts it brought in.
     pub async fn migrate(&self) -> Result<usize, BankError> {
         self.ensure_issuer().await?;
+        self.rekey_idempotency_records().await?;
         let migrations = &self.migrations;
         if migrations.find_one(doc! { "_id": JOURNAL_V1 }).await?.is_some() {
             return Ok(0);

@@ -20,6 +20,7 @@ mod history;
 pub mod journal;
 mod migrate;
 mod recent;
+mod rekey;
 pub mod requests;
 mod search;
 mod since;

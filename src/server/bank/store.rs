@@ -178,8 +178,11 @@ impl EntryDoc {
 /// replay gets the same answer whether it moved money or not.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct IdempotencyDoc {
+    /// [`idempotency_id`] of `from` and `key`.
     #[serde(rename = "_id")]
-    pub id: IdempotencyId,
+    pub id: String,
+    pub from: ObjectId,
+    pub key: String,
     pub to: ObjectId,
     pub amount: i64,
     /// The ledger entry, when the transfer succeeded; none when it was
@@ -189,10 +192,13 @@ pub(crate) struct IdempotencyDoc {
     pub created_at: DateTime,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct IdempotencyId {
-    pub from: ObjectId,
-    pub key: String,
+/// The id of the record of `from`'s transfer under `key`: one string, so
+/// that finding it is a point read on every database (SecantusDB scans the
+/// whole collection to find a document `_id`, as the first releases kept
+/// it: 60 ms at 5,000 records, and records are kept a day). Unique because
+/// the sender's id is fixed-length hex.
+pub fn idempotency_id(from: ObjectId, key: &str) -> String {
+    format!("{}/{key}", from.to_hex())
 }
 
 /// The search key of a full name: lower-cased "first last".

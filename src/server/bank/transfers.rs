@@ -5,7 +5,7 @@
 
 use super::audit::KEY_LIFETIME;
 use super::journal::ISSUER;
-use super::store::{After, EntryDoc, IdempotencyDoc, IdempotencyId};
+use super::store::{idempotency_id, After, EntryDoc, IdempotencyDoc};
 use super::{validate, Bank};
 use crate::model::{EntryKind, Receipt};
 use crate::money::Money;
@@ -121,7 +121,7 @@ impl Bank {
     /// The first outcome, if this key was used before for the same transfer.
     async fn replay(&self, session: &mut ClientSession, order: &Order) -> Result<Option<Outcome>, BankError> {
         let Some(key) = &order.key else { return Ok(None) };
-        let id = doc! { "from": order.from, "key": key };
+        let id = idempotency_id(order.from, key);
         let Some(first) = self
             .idempotency
             .find_one(doc! { "_id": &id })
@@ -171,10 +171,9 @@ impl Bank {
     async fn remember(&self, session: &mut ClientSession, order: &Order, outcome: &Outcome) -> Result<(), BankError> {
         let Some(key) = &order.key else { return Ok(()) };
         let first = IdempotencyDoc {
-            id: IdempotencyId {
-                from: order.from,
-                key: key.clone(),
-            },
+            id: idempotency_id(order.from, key),
+            from: order.from,
+            key: key.clone(),
             to: order.to,
             amount: order.amount.paise(),
             transfer: match outcome {

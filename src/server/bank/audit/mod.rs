@@ -226,10 +226,9 @@ impl Audit {
             .await?;
         let mut remembered = HashMap::new();
         while let Some(record) = cursor.next(&mut *session).await.transpose()? {
-            let id = record.get_document("_id").cloned().unwrap_or_default();
             let (Ok(from), Ok(key), Ok(entry)) = (
-                id.get_object_id("from"),
-                id.get_str("key"),
+                record.get_object_id("from"),
+                record.get_str("key"),
                 record.get_object_id("transfer"),
             ) else {
                 continue;

@@ -1,0 +1,89 @@
+//! Idempotency records written before their ids were strings (`_id:
+//! {from, key}`, which SecantusDB can only find by scanning the whole
+//! collection) brought to the string id of [`idempotency_id`], once, at
+//! start: a transfer retried across the upgrade must still find its first
+//! outcome.
+//!
+//! Idempotent and safe to interrupt: copies are inserted under the new id
+//! (one already there is kept), and only then are the old records deleted;
+//! a marker skips the scan once none is left. Run before the instance
+//! serves; an instance of an earlier release still running beside it would
+//! not see the new records (stop those first).
+
+use super::store::idempotency_id;
+use super::Bank;
+use crate::server::error::BankError;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+
+/// The marker's id: every idempotency record has a string id.
+const STRING_IDS: &str = "idempotency-string-ids";
+/// Records copied per insert.
+const BATCH: usize = 1000;
+
+impl Bank {
+    /// Returns how many records it brought to the string id.
+    pub(super) async fn rekey_idempotency_records(&self) -> Result<usize, BankError> {
+        if self.migrations.find_one(doc! { "_id": STRING_IDS }).await?.is_some() {
+            return Ok(0);
+        }
+        let records = self.idempotency.clone_with_type::<Document>();
+        let old: Vec<Document> = records
+            .find(doc! { "_id": { "$type": "object" } })
+            .await?
+            .try_collect()
+            .await?;
+        let mut rekeyed = 0;
+        for batch in old.chunks(BATCH) {
+            let copies: Vec<Document> = batch.iter().filter_map(rekeyed_copy).collect();
+            if !copies.is_empty() {
+                match records.insert_many(&copies).ordered(false).await {
+                    Ok(_) => {}
+                    // Copied by an earlier, interrupted run: kept.
+                    Err(e) if only_duplicates(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let ids: Vec<Bson> = batch.iter().filter_map(|d| d.get("_id").cloned()).collect();
+            records.delete_many(doc! { "_id": { "$in": ids } }).await?;
+            rekeyed += copies.len();
+        }
+        let marked = self
+            .migrations
+            .insert_one(doc! { "_id": STRING_IDS, "at": DateTime::now(), "records": rekeyed as i64 })
+            .await;
+        match marked {
+            Err(e) if !super::store::is_duplicate_key(&e) => return Err(e.into()),
+            _ => {}
+        }
+        if rekeyed > 0 {
+            tracing::info!(records = rekeyed, "idempotency records brought to string ids");
+        }
+        Ok(rekeyed)
+    }
+}
+
+/// The record under its string id, its sender and key beside it; none for
+/// a record without both (not one Paisa wrote).
+fn rekeyed_copy(old: &Document) -> Option<Document> {
+    let id = old.get_document("_id").ok()?;
+    let (from, key) = (id.get_object_id("from").ok()?, id.get_str("key").ok()?);
+    let mut copy = old.clone();
+    copy.insert("_id", idempotency_id(from, key));
+    copy.insert("from", from);
+    copy.insert("key", key);
+    Some(copy)
+}
+
+/// Whether every write that failed did so for a duplicate id.
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        mongodb::error::ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|w| w.iter().all(|w| w.code == 11000))
+        }
+        _ => false,
+    }
+}
