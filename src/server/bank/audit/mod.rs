@@ -226,9 +226,17 @@ impl Audit {
             .await?;
         let mut remembered = HashMap::new();
         while let Some(record) = cursor.next(&mut *session).await.transpose()? {
+            // Sender and key beside the id; a record not yet brought to
+            // a string id (`rekey.rs`, at the server's next start) has
+            // them in its `_id`.
+            let old_id = record.get_document("_id").ok();
             let (Ok(from), Ok(key), Ok(entry)) = (
-                record.get_object_id("from"),
-                record.get_str("key"),
+                record
+                    .get_object_id("from")
+                    .or_else(|e| old_id.map_or(Err(e), |id| id.get_object_id("from"))),
+                record
+                    .get_str("key")
+                    .or_else(|e| old_id.map_or(Err(e), |id| id.get_str("key"))),
                 record.get_object_id("transfer"),
             ) else {
                 continue;
