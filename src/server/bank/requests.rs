@@ -264,6 +264,16 @@ impl Bank {
         Ok(request)
     }
 
+    /// The requests with these ids, as they are now (those that exist).
+    pub(crate) async fn requests_by_id(&self, ids: &[ObjectId]) -> Result<Vec<RequestDoc>, BankError> {
+        Ok(self
+            .requests
+            .find(doc! { "_id": { "$in": ids } })
+            .await?
+            .try_collect()
+            .await?)
+    }
+
     async fn user_exists(&self, id: ObjectId) -> Result<bool, BankError> {
         let found = self
             .users

@@ -120,10 +120,12 @@ impl Bank {
         Ok(entries.iter().map(|e| live_entry(user, e, &people)).collect())
     }
 
-    /// Every new journal entry and every change to a payment request (with
-    /// the request as it now is), from `resume` on (a token this stream
-    /// gave before) or from now: the live feed's one change stream, on the
-    /// database, filtered by the server to those two collections.
+    /// Every new journal entry and every change to a payment request (a
+    /// new one in full, a changed one by its id: the feed reads those
+    /// itself, together, and only when someone here listens), from
+    /// `resume` on (a token this stream gave before) or from now: the live
+    /// feed's one change stream, on the database, filtered by the server to
+    /// those two collections.
     pub(crate) async fn watch_changes(
         &self,
         resume: Option<ResumeToken>,
@@ -139,7 +141,6 @@ impl Bank {
             .database(self.journal.namespace().db.as_str())
             .watch()
             .pipeline([doc! { "$match": watched }])
-            .full_document(mongodb::options::FullDocumentType::UpdateLookup)
             .resume_after(resume)
             .await
     }

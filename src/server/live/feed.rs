@@ -63,7 +63,13 @@ impl Live {
 /// What the change stream tells of.
 enum Change {
     Entry(EntryDoc),
+    /// A new request, in full.
     Request(RequestDoc),
+    /// A request changed (paid, declined, cancelled): its id. The stream
+    /// does not look it up (that would be a read per change on every
+    /// instance); delivery reads a batch of them at once, and only when
+    /// someone listens here.
+    RequestChanged(ObjectId),
 }
 
 /// Reads the change stream and queues each change for delivery.
@@ -107,9 +113,11 @@ impl Feed {
                 return Ok(());
             }
             let collection = event.ns.as_ref().and_then(|ns| ns.coll.as_deref());
+            let key = event.document_key.as_ref().and_then(|k| k.get_object_id("_id").ok());
             let change = match (collection, event.full_document) {
                 (Some(JOURNAL), Some(doc)) => from_document(doc).ok().map(Change::Entry),
                 (Some(REQUESTS), Some(doc)) => from_document(doc).ok().map(Change::Request),
+                (Some(REQUESTS), None) => key.map(Change::RequestChanged),
                 _ => None,
             };
             if let Some(change) = change {
@@ -128,20 +136,35 @@ impl Delivering {
     async fn run(&mut self, mut arriving: mpsc::Receiver<Change>) {
         let mut batch = Vec::new();
         while arriving.recv_many(&mut batch, BATCH).await > 0 {
-            let (mut entries, mut requests) = (Vec::new(), Vec::new());
+            let (mut entries, mut requests, mut changed) = (Vec::new(), Vec::new(), Vec::new());
             for change in batch.drain(..) {
                 match change {
                     Change::Entry(entry) => entries.push(entry),
                     Change::Request(request) => requests.push(request),
+                    Change::RequestChanged(id) => changed.push(id),
                 }
             }
             self.deliver(entries).await;
-            self.deliver_requests(requests).await;
+            self.deliver_requests(requests, changed).await;
         }
     }
 
-    /// Hands each changed request to both parties' streams here, if any.
-    async fn deliver_requests(&mut self, requests: Vec<RequestDoc>) {
+    /// Hands each new or changed request to both parties' streams here,
+    /// if any; the changed ones are read first (one read for the batch,
+    /// none while nobody listens here), as they are now.
+    async fn deliver_requests(&mut self, mut requests: Vec<RequestDoc>, mut changed: Vec<ObjectId>) {
+        if !changed.is_empty() && self.live.open() > 0 {
+            changed.sort();
+            changed.dedup();
+            match self.bank.requests_by_id(&changed).await {
+                Ok(now) => {
+                    // As they are now supersedes as they were made.
+                    requests.retain(|r| changed.binary_search(&r.id).is_err());
+                    requests.extend(now);
+                }
+                Err(e) => tracing::debug!(error = %e, "changed requests not read for live streams"),
+            }
+        }
         let requests: Vec<RequestDoc> = requests
             .into_iter()
             .filter(|r| self.live.listeners(r.from).is_some() || self.live.listeners(r.to).is_some())
