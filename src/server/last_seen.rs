@@ -15,16 +15,18 @@
 //!   it expires after [`LOG_KEPT`].
 //!
 //! Reading ([`LastSeen::latest_of`]) takes the later of the session's own
-//! time and its newest log entry. An instance that stops loses only what
-//! it had not folded: once their log entries expire, those sessions show a
-//! time up to [`ACTIVE_FOLD`] older.
+//! time and its newest log entry. An instance that stops folds everything
+//! it follows first; one that crashes loses what it had not folded: once
+//! their log entries expire, those sessions show the time their own
+//! documents had (from before the visit, or its last hourly fold). Each
+//! instance that served a visit folds it once.
 //!
 //! A write per request instead (the first version) let a busy minute queue
 //! thousands of writes on the database; a write of the session's own
 //! document per minute (the second) halved the rate of balance reads when
 //! every request was due one.
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
@@ -71,8 +73,10 @@ pub struct LastSeen {
 
 #[derive(Default)]
 struct Pending {
-    /// Sessions seen since the last flush, for the log.
+    /// Sessions seen since the last flush, for the log, and the latest
+    /// time among them (ms): the log's `at`.
     logged: Vec<ObjectId>,
+    newest: i64,
     /// Sessions logged and not folded since: since when (first seen here,
     /// or last folded) and when last seen (ms).
     unfolded: HashMap<ObjectId, (i64, i64)>,
@@ -100,6 +104,7 @@ impl LastSeen {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         if pending.logged.len() < MOST_PENDING {
             pending.logged.push(session);
+            pending.newest = pending.newest.max(now);
         }
         let room = pending.unfolded.len() < MOST_PENDING;
         match pending.unfolded.get_mut(&session) {
@@ -112,25 +117,39 @@ impl LastSeen {
     }
 
     /// When `session` was last seen (ms): the later of its own stored time
-    /// and its newest log entry.
-    pub async fn latest(&self, session: ObjectId, stored: i64) -> mongodb::error::Result<i64> {
+    /// and its newest log entry; its own time when the log cannot be read
+    /// (a list of devices is still worth showing).
+    pub async fn latest(&self, session: ObjectId, stored: i64) -> i64 {
         let newest = self
             .log
             .find_one(doc! { "sessions": session })
             .sort(doc! { "at": -1 })
             .projection(doc! { "at": 1, "_id": 0 })
-            .await?;
-        let logged = newest.and_then(|d| d.get_datetime("at").ok().map(|at| at.timestamp_millis()));
-        Ok(logged.map_or(stored, |at| at.max(stored)))
+            .await;
+        match newest {
+            Ok(newest) => newest
+                .and_then(|d| d.get_datetime("at").ok().map(|at| at.timestamp_millis()))
+                .map_or(stored, |at| at.max(stored)),
+            Err(e) => {
+                tracing::debug!(error = %e, "last seen log not read");
+                stored
+            }
+        }
     }
 
     /// [`LastSeen::latest`] of several sessions, in their order.
-    pub async fn latest_of(&self, sessions: &[(ObjectId, i64)]) -> mongodb::error::Result<Vec<i64>> {
+    pub async fn latest_of(&self, sessions: &[(ObjectId, i64)]) -> Vec<i64> {
         futures::stream::iter(sessions.to_vec())
             .map(|(session, stored)| self.latest(session, stored))
             .buffered(8)
-            .try_collect()
+            .collect()
             .await
+    }
+
+    /// Stores what is noted and folds every session followed, idle or
+    /// not: what a stopping instance owes (each command still bounded).
+    pub async fn store_all(&self) {
+        self.store_folding(true).await;
     }
 
     /// Stores what is noted, every [`STORE_EVERY`], for as long as the
@@ -149,27 +168,48 @@ impl LastSeen {
     /// The log first, then the folds due: sessions idle for the first
     /// fold delay, and sessions first seen the second ago.
     async fn store(&self) {
-        let now = DateTime::now();
+        self.store_folding(false).await;
+    }
+
+    /// [`LastSeen::store`], folding every session followed when `all`.
+    /// A fold that fails is followed again (and tried at the next flush).
+    async fn store_folding(&self, all: bool) {
+        let at = DateTime::now().timestamp_millis();
         let (idle, active) = (self.folds.0.as_millis() as i64, self.folds.1.as_millis() as i64);
-        let (mut logged, folds) = {
+        let (mut logged, newest, folds) = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let at = now.timestamp_millis();
             let mut folds = Vec::new();
             pending.unfolded.retain(|session, (first, last)| {
-                let gone = at - *last >= idle;
+                let gone = all || at - *last >= idle;
                 if gone || at - *first >= active {
-                    folds.push((*session, *last));
+                    folds.push((*session, *first, *last));
                     *first = at;
                 }
                 !gone
             });
-            (std::mem::take(&mut pending.logged), folds)
+            let newest = std::mem::take(&mut pending.newest);
+            (std::mem::take(&mut pending.logged), newest, folds)
         };
         // Noted twice only while the session cache is bypassed.
         logged.sort_unstable();
         logged.dedup();
-        self.log(&logged, now).await;
-        self.fold(folds).await;
+        // The latest time noted, not the flush's: a fold of the same
+        // session later writes that time, never an earlier one.
+        self.log(&logged, DateTime::from_millis(newest)).await;
+        let failed = self.fold(folds).await;
+        if !failed.is_empty() {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            for (session, first, last) in failed {
+                let room = pending.unfolded.len() < MOST_PENDING;
+                match pending.unfolded.get_mut(&session) {
+                    Some(followed) => followed.0 = first,
+                    None if room => {
+                        pending.unfolded.insert(session, (first, last));
+                    }
+                    None => {}
+                }
+            }
+        }
     }
 
     async fn log(&self, logged: &[ObjectId], at: DateTime) {
@@ -189,32 +229,45 @@ impl LastSeen {
     /// `_id` and never moved back in time; a session that has since ended
     /// is set all the same (harmless: it is refused by its `revoked` or
     /// `expiresAt`).
-    async fn fold(&self, folds: Vec<(ObjectId, i64)>) {
+    /// Folds `(session, first, last)`: the sessions whose command failed
+    /// are returned.
+    async fn fold(&self, folds: Vec<(ObjectId, i64, i64)>) -> Vec<(ObjectId, i64, i64)> {
+        let mut failed = Vec::new();
         for chunk in folds.chunks(FOLDS_PER_COMMAND) {
             let updates: Vec<Document> = chunk
                 .iter()
-                .map(|(id, seen)| {
+                .map(|(id, _, seen)| {
                     doc! { "q": { "_id": id }, "u": { "$max": { "lastSeenAt": DateTime::from_millis(*seen) } } }
                 })
                 .collect();
             let command = doc! { "update": &self.sessions, "updates": updates, "ordered": false };
             // Bounded: a database that stops answering must not hold every
             // later batch (what is noted meanwhile stays bounded too).
-            report(
+            if !report(
                 tokio::time::timeout(COMMAND_LIMIT, self.db.run_command(command)).await,
                 chunk.len(),
-            );
+            ) {
+                failed.extend_from_slice(chunk);
+            }
         }
+        failed
     }
 }
 
-/// Last seen is best effort: a failed write is logged, not retried (the
-/// session's next request a minute on notes it again).
-fn report<T>(outcome: Result<mongodb::error::Result<T>, tokio::time::error::Elapsed>, sessions: usize) {
+/// Whether a write of last seen went through; one that did not is logged
+/// (a log entry lost is noted again at the session's next request a
+/// minute on; a fold is tried again).
+fn report<T>(outcome: Result<mongodb::error::Result<T>, tokio::time::error::Elapsed>, sessions: usize) -> bool {
     match outcome {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, sessions, "last seen not stored"),
-        Err(_) => tracing::debug!(sessions, "last seen not stored in time"),
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, sessions, "last seen not stored");
+            false
+        }
+        Err(_) => {
+            tracing::debug!(sessions, "last seen not stored in time");
+            false
+        }
     }
 }
 

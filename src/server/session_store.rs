@@ -191,7 +191,7 @@ impl SessionStore {
             .iter()
             .map(|s| (s.id, s.last_seen_at.timestamp_millis()))
             .collect();
-        let seen = self.last_seen.latest_of(&stored).await?;
+        let seen = self.last_seen.latest_of(&stored).await;
         Ok(found
             .into_iter()
             .zip(seen)
@@ -289,6 +289,11 @@ impl SessionStore {
         let db = self.sessions.client().database(&self.sessions.namespace().db);
         self.last_seen = Arc::new(LastSeen::new(&db, SESSIONS).folding_after(idle, active));
         self
+    }
+
+    /// Writes every "last seen" this instance owes (it is stopping).
+    pub async fn store_last_seen_now(&self) {
+        self.last_seen.store_all().await;
     }
 
     /// Writes the noted "last seen" times every few seconds, for as long as

@@ -7,7 +7,7 @@ use super::config::{Command, Config};
 use super::db;
 use super::embedded::EmbeddedMongo;
 use super::router::router;
-use super::state::AppState;
+use super::state::{AppState, REQUEST_TIME_LIMIT};
 use super::tokens::Tokens;
 use axum::extract::ConnectInfo;
 use std::process::ExitCode;
@@ -150,6 +150,7 @@ async fn serve(config: Config) -> Result<(), String> {
     // bounded by the request time limit), then stop. The drain limit is a
     // backstop for a connection that will not close.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sessions = state.sessions.clone();
     let server = serve_on(listener, state, async move {
         shutdown_signal().await;
         let _ = stopping.send(());
@@ -164,6 +165,14 @@ async fn serve(config: Config) -> Result<(), String> {
     tokio::select! {
         result = server => result.map_err(|e| format!("server error: {e}"))?,
         _ = drain_limit => tracing::warn!("requests still open after {DRAIN_LIMIT:?}: stopping anyway"),
+    }
+    // "Last seen" this instance noted but has not written yet, for as long
+    // as a request may take (a database that is gone does not hold the stop).
+    if tokio::time::timeout(REQUEST_TIME_LIMIT, sessions.store_last_seen_now())
+        .await
+        .is_err()
+    {
+        tracing::warn!("last seen not all written before stopping");
     }
     tracing::info!("stopped");
     if let Some(mut db) = embedded {

@@ -333,3 +333,24 @@ async fn a_session_gone_idle_has_its_last_seen_written_into_it() {
 async fn a_session_seen_all_along_has_its_last_seen_written_into_it_now_and_then() {
     folded_within_seconds(Duration::from_secs(3600), Duration::from_secs(2)).await;
 }
+
+#[tokio::test]
+async fn a_stopping_instance_writes_the_last_seen_it_owes() {
+    let env = TestEnv::new().await;
+    let (token, session) = a_session(&env).await;
+    let other = env.other_instance_state();
+    let base = serve(other.clone()).await;
+    let then = set_seen(&env, session, Duration::from_secs(3 * 3600)).await;
+    assert_eq!(balance_status(&base, &token).await, StatusCode::OK);
+    let asked = mongodb::bson::DateTime::now().timestamp_millis();
+    // Noted, logged at most, not written into the session: the visit has
+    // not ended.
+    assert_eq!(
+        stored_after(&env, session, then, Duration::from_millis(500)).await,
+        None
+    );
+    other.sessions.store_last_seen_now().await;
+    let seen = stored_after(&env, session, then, Duration::from_millis(100)).await;
+    let seen = seen.expect("last seen not written by the stop");
+    assert!(seen.timestamp_millis() >= asked - 1_000);
+}

@@ -5,41 +5,47 @@
 //! outcome.
 //!
 //! Idempotent and safe to interrupt: copies are inserted under the new id
-//! (one already there is kept), and only then are the old records deleted;
-//! a marker skips the scan once none is left. Run before the instance
-//! serves; an instance of an earlier release still running beside it would
-//! not see the new records (stop those first).
+//! (one already there is kept), and only then are the old records deleted.
+//! Run before the instance serves, at every start; an instance of an
+//! earlier release still running beside it would not see the new records
+//! (stop those first).
 
 use super::store::idempotency_id;
 use super::Bank;
 use crate::server::error::BankError;
 use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, DateTime, Document};
+use mongodb::bson::{doc, Bson, Document};
 
-/// The marker's id: every idempotency record has a string id.
-const STRING_IDS: &str = "idempotency-string-ids";
 /// Records copied per insert.
 const BATCH: usize = 1000;
 
 impl Bank {
-    /// Returns how many records it brought to the string id.
+    /// Returns how many records it brought to the string id. Looks at
+    /// every start (no marker): a rollback to an earlier release writes
+    /// records with a document id again, and they must be brought over
+    /// when this release starts next (on MongoDB the `_id` index answers
+    /// the look; on SecantusDB it reads the day's records once).
     pub(super) async fn rekey_idempotency_records(&self) -> Result<usize, BankError> {
-        if self.migrations.find_one(doc! { "_id": STRING_IDS }).await?.is_some() {
-            return Ok(0);
-        }
         let records = self.idempotency.clone_with_type::<Document>();
-        let old: Vec<Document> = records
-            .find(doc! { "_id": { "$type": "object" } })
-            .await?
-            .try_collect()
-            .await?;
         let mut rekeyed = 0;
-        for batch in old.chunks(BATCH) {
+        loop {
+            // Copied records have string ids and the old ones are deleted:
+            // each round reads the next batch, and the last reads none.
+            let batch: Vec<Document> = records
+                .find(doc! { "_id": { "$type": "object" } })
+                .limit(BATCH as i64)
+                .await?
+                .try_collect()
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
             let copies: Vec<Document> = batch.iter().filter_map(rekeyed_copy).collect();
             if !copies.is_empty() {
                 match records.insert_many(&copies).ordered(false).await {
                     Ok(_) => {}
-                    // Copied by an earlier, interrupted run: kept.
+                    // Copied by an earlier, interrupted run (or an instance
+                    // starting beside this one): kept.
                     Err(e) if only_duplicates(&e) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -47,14 +53,6 @@ impl Bank {
             let ids: Vec<Bson> = batch.iter().filter_map(|d| d.get("_id").cloned()).collect();
             records.delete_many(doc! { "_id": { "$in": ids } }).await?;
             rekeyed += copies.len();
-        }
-        let marked = self
-            .migrations
-            .insert_one(doc! { "_id": STRING_IDS, "at": DateTime::now(), "records": rekeyed as i64 })
-            .await;
-        match marked {
-            Err(e) if !super::store::is_duplicate_key(&e) => return Err(e.into()),
-            _ => {}
         }
         if rekeyed > 0 {
             tracing::info!(records = rekeyed, "idempotency records brought to string ids");

@@ -156,13 +156,28 @@ impl Delivering {
         if !changed.is_empty() && self.live.open() > 0 {
             changed.sort();
             changed.dedup();
-            match self.bank.requests_by_id(&changed).await {
-                Ok(now) => {
-                    // As they are now supersedes as they were made.
-                    requests.retain(|r| changed.binary_search(&r.id).is_err());
-                    requests.extend(now);
+            // The stream has moved past these changes: a failed read is
+            // tried again (a database restart takes a few seconds).
+            let mut now = None;
+            for wait in [0, 250, 1000, 4000] {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                match self.bank.requests_by_id(&changed).await {
+                    Ok(found) => {
+                        now = Some(found);
+                        break;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "changed requests not read for live streams"),
                 }
-                Err(e) => tracing::debug!(error = %e, "changed requests not read for live streams"),
+            }
+            if let Some(now) = now {
+                // As they are now supersedes as they were made.
+                requests.retain(|r| changed.binary_search(&r.id).is_err());
+                requests.extend(now);
+            } else {
+                tracing::warn!(
+                    requests = changed.len(),
+                    "changed requests not delivered to live streams"
+                );
             }
         }
         let requests: Vec<RequestDoc> = requests
