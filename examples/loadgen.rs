@@ -1701,14 +1701,7 @@ async fn read_events(mut response: reqwest::Response, who: usize, tx: tokio::syn
 
 /// A transfer through the API; its `transferId` when it succeeded.
 async fn http_transfer_id(world: &World, from: usize, to: usize, paise: i64) -> Option<String> {
-    let response = world
-        .http
-        .post(format!("{}/api/v1/account/transfer", world.base))
-        .bearer_auth(&world.tokens[from])
-        .json(&serde_json::json!({ "to": world.users[to].id.to_hex(), "amount": paise as f64 / 100.0 }))
-        .send()
-        .await
-        .ok()?;
+    let response = transfer_request(world, from, to, paise).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }

@@ -160,19 +160,15 @@ impl LastSeen {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                self.store().await;
+                self.store_folding(false).await;
             }
         })
     }
 
     /// The log first, then the folds due: sessions idle for the first
-    /// fold delay, and sessions first seen the second ago.
-    async fn store(&self) {
-        self.store_folding(false).await;
-    }
-
-    /// [`LastSeen::store`], folding every session followed when `all`.
-    /// A fold that fails is followed again (and tried at the next flush).
+    /// fold delay, sessions first seen the second ago, and, when `all`,
+    /// every session followed. A fold that fails is followed again (and
+    /// tried at the next flush).
     async fn store_folding(&self, all: bool) {
         let at = DateTime::now().timestamp_millis();
         let (idle, active) = (self.folds.0.as_millis() as i64, self.folds.1.as_millis() as i64);

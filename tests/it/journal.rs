@@ -289,16 +289,23 @@ async fn the_audit_says_in_one_line_when_it_cannot_run() {
     assert!(text(&out.stderr).contains("no Paisa"), "{}", text(&out.stderr));
 }
 
-#[tokio::test]
-async fn an_idempotency_key_is_remembered_for_a_day() {
-    let env = TestEnv::new().await;
+/// Two users, the first with ₹100, and a transfer of ₹1 between them
+/// under the idempotency key `key`: their ids and its receipt.
+async fn a_keyed_transfer(env: &TestEnv, key: &str) -> (ObjectId, ObjectId, paisa::model::Receipt) {
     let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
     set_balance(&env.db, a, 10_000).await;
     let first = env
         .bank()
-        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("k"))
+        .transfer(a, &b.to_hex(), Money::from_paise(100), Some(key))
         .await
         .unwrap();
+    (a, b, first)
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_remembered_for_a_day() {
+    let env = TestEnv::new().await;
+    let (a, b, first) = a_keyed_transfer(&env, "k").await;
     // The records expire by a TTL index on their creation time.
     let indexes = env
         .db
@@ -345,13 +352,7 @@ async fn an_idempotency_key_is_remembered_for_a_day() {
 #[tokio::test]
 async fn a_transfer_retried_across_the_upgrade_to_string_key_ids_moves_money_once() {
     let env = TestEnv::new().await;
-    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env.db, a, 10_000).await;
-    let first = env
-        .bank()
-        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("retry-me"))
-        .await
-        .unwrap();
+    let (a, b, first) = a_keyed_transfer(&env, "retry-me").await;
     // Its record as an earlier release kept it: `_id: {from, key}`.
     let records = env.db.collection::<Document>("idempotencyKeys");
     let mut old = records.find_one(doc! {}).await.unwrap().unwrap();
@@ -386,13 +387,7 @@ async fn a_transfer_retried_across_the_upgrade_to_string_key_ids_moves_money_onc
 #[tokio::test]
 async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() {
     let env = TestEnv::new().await;
-    let (a, b) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env.db, a, 10_000).await;
-    let first = env
-        .bank()
-        .transfer(a, &b.to_hex(), Money::from_paise(100), Some("k"))
-        .await
-        .unwrap();
+    let (a, b, first) = a_keyed_transfer(&env, "k").await;
     let checks =
         |report: paisa::server::bank::audit::Report| report.violations.into_iter().map(|v| v.check).collect::<Vec<_>>();
     // A second entry under the same key, a minute later: the key moved

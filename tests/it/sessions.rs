@@ -23,17 +23,33 @@ async fn balance_status(base: &str, token: &str) -> StatusCode {
         .status()
 }
 
+/// Asks `check` every `every` until it answers, for up to `limit` (at
+/// least once); its answer, or none.
+async fn poll<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> F,
+) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(answer) = check().await {
+            return Some(answer);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Polls `GET /account/balance` at `base` until it answers 403; how long
 /// that took, or none within `limit`.
 async fn dead_within(base: &str, token: &str, limit: Duration) -> Option<Duration> {
     let started = Instant::now();
-    while started.elapsed() < limit {
-        if balance_status(base, token).await == StatusCode::FORBIDDEN {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    None
+    poll(limit, Duration::from_millis(25), || async {
+        (balance_status(base, token).await == StatusCode::FORBIDDEN).then(|| started.elapsed())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -253,8 +269,7 @@ async fn stored_after(
     limit: Duration,
 ) -> Option<mongodb::bson::DateTime> {
     use mongodb::bson::{doc, Document};
-    let started = Instant::now();
-    while started.elapsed() < limit {
+    poll(limit, Duration::from_millis(100), || async {
         let found = env
             .db
             .collection::<Document>("sessions")
@@ -263,12 +278,9 @@ async fn stored_after(
             .unwrap()
             .unwrap();
         let seen = *found.get_datetime("lastSeenAt").unwrap();
-        if seen > then {
-            return Some(seen);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
+        (seen > then).then_some(seen)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -285,22 +297,16 @@ async fn last_seen_is_listed_to_the_minute_without_a_write_of_the_session() {
     assert_eq!(balance_status(&other, &token).await, StatusCode::OK);
     let asked = DateTime::now().timestamp_millis();
     // The list (on the first instance) says so within seconds.
-    let started = Instant::now();
-    loop {
+    let listed = poll(Duration::from_secs(7), Duration::from_millis(100), || async {
         let (code, body) = status(&api, Method::GET, "/user/sessions", &token, None).await;
         assert_eq!(code, StatusCode::OK);
         let listed = body["sessions"][0]["lastSeenAt"].as_str().unwrap().to_owned();
         let listed = DateTime::parse_rfc3339_str(&listed).unwrap().timestamp_millis();
-        if listed > then.timestamp_millis() + 1_000 {
-            assert!(listed >= asked - 1_000, "listed {listed}, asked at {asked}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(7),
-            "last seen not listed within 7 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (listed > then.timestamp_millis() + 1_000).then_some(listed)
+    })
+    .await;
+    let listed = listed.expect("last seen not listed within 7 s");
+    assert!(listed >= asked - 1_000, "listed {listed}, asked at {asked}");
     // Only the log has it: the session's own document is written once the
     // visit ends (ten minutes idle), not per request.
     assert_eq!(stored_after(&env, session, then, Duration::from_secs(1)).await, None);

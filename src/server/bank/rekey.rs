@@ -10,7 +10,7 @@
 //! earlier release still running beside it would not see the new records
 //! (stop those first).
 
-use super::store::idempotency_id;
+use super::store::{idempotency_id, only_duplicate_keys};
 use super::Bank;
 use crate::server::error::BankError;
 use futures::TryStreamExt;
@@ -46,7 +46,7 @@ impl Bank {
                     Ok(_) => {}
                     // Copied by an earlier, interrupted run (or an instance
                     // starting beside this one): kept.
-                    Err(e) if only_duplicates(&e) => {}
+                    Err(e) if only_duplicate_keys(&e) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -71,17 +71,4 @@ fn rekeyed_copy(old: &Document) -> Option<Document> {
     copy.insert("from", from);
     copy.insert("key", key);
     Some(copy)
-}
-
-/// Whether every write that failed did so for a duplicate id.
-fn only_duplicates(e: &mongodb::error::Error) -> bool {
-    match &*e.kind {
-        mongodb::error::ErrorKind::InsertMany(m) => {
-            m.write_concern_error.is_none()
-                && m.write_errors
-                    .as_ref()
-                    .is_some_and(|w| w.iter().all(|w| w.code == 11000))
-        }
-        _ => false,
-    }
 }

@@ -220,6 +220,20 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Whether every write of an `insert_many` that failed did so for a
+/// duplicate key (the rest went in).
+pub fn only_duplicate_keys(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        mongodb::error::ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|w| w.iter().all(|w| w.code == 11000))
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
