@@ -3,7 +3,8 @@
 
 use crate::common::db::{assert_books_balance, balance, set_balance};
 use crate::common::{serve, TestEnv};
-use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{doc, oid::ObjectId, Document};
+use mongodb::error::{ErrorKind, WriteFailure};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -311,5 +312,207 @@ async fn a_request_expires_as_a_state_and_can_no_longer_be_paid() {
         );
     }
     assert_eq!(balance(&env.db, asha).await, 10_000);
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn a_payment_racing_a_decline_and_a_cancel_ends_the_request_one_way() {
+    let env = TestEnv::new().await;
+    let a = Client::new(&env.serve().await);
+    let b = Client::new(&serve(env.other_instance_state()).await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    set_balance(&env.db, ravi, 0).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let mut paid = 0;
+    for round in 0..6 {
+        let request = a.ask(&ravi_token, asha, json!(1)).await;
+        let path = |action: &str| format!("/requests/{}/{action}", id(&request));
+        // Each round starts a different one of the three first.
+        let mut racers = [
+            (&a, &asha_token, "pay", "paid"),
+            (&b, &asha_token, "decline", "declined"),
+            (&a, &ravi_token, "cancel", "cancelled"),
+        ];
+        racers.rotate_left(round % 3);
+        let answers = futures::future::join_all(racers.iter().map(|(client, token, action, _)| {
+            let path = path(action);
+            async move { client.post(token, &path, None).await.0 }
+        }))
+        .await;
+        let winners: Vec<&str> = racers
+            .iter()
+            .zip(&answers)
+            .filter(|(_, status)| **status == StatusCode::OK)
+            .map(|((_, _, _, ended), _)| *ended)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+            "{answers:?}"
+        );
+        paid += usize::from(winners[0] == "paid");
+        let (_, all) = a.get(&ravi_token, "/requests?role=outgoing&status=all").await;
+        assert_eq!(all["requests"][0]["status"], winners[0], "round {round}");
+        assert_eq!(
+            (balance(&env.db, asha).await, balance(&env.db, ravi).await),
+            (10_000 - 100 * paid as i64, 100 * paid as i64),
+            "round {round}"
+        );
+    }
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn a_paid_request_frees_its_place_among_the_twenty_pending_and_lists_as_paid() {
+    let env = TestEnv::new().await;
+    let api = Client::new(&env.serve().await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let mut asked = Vec::new();
+    for _ in 0..20 {
+        asked.push(api.ask(&ravi_token, asha, json!(1)).await);
+    }
+    let more = json!({ "from": asha.to_hex(), "amount": 1 });
+    assert_eq!(
+        api.post(&ravi_token, "/requests", Some(more.clone())).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let first = id(&asked[0]);
+    assert_eq!(
+        api.post(&asha_token, &format!("/requests/{first}/pay"), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.post(&ravi_token, "/requests", Some(more.clone())).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.post(&ravi_token, "/requests", Some(more)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let listed = |path: &'static str| {
+        let (api, token) = (&api, &ravi_token);
+        async move {
+            let (status, body) = api.get(token, path).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["requests"].as_array().unwrap().clone()
+        }
+    };
+    let pending = listed("/requests?role=outgoing&status=pending").await;
+    assert_eq!(pending.len(), 20);
+    assert!(pending
+        .iter()
+        .all(|r| r["status"] == "pending" && r["id"] != first.as_str()));
+    let paid = listed("/requests?role=outgoing&status=paid").await;
+    assert_eq!(paid.len(), 1);
+    assert_eq!(
+        (paid[0]["id"].as_str(), paid[0]["status"].as_str()),
+        (Some(first.as_str()), Some("paid"))
+    );
+    assert_eq!(listed("/requests?role=outgoing&status=all").await.len(), 21);
+    assert_books_balance(&env.db).await;
+}
+
+#[tokio::test]
+async fn a_state_filter_looks_past_a_page_of_other_states() {
+    let env = TestEnv::new().await;
+    let api = Client::new(&env.serve().await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    let asha_token = env.token(asha).await;
+    // The oldest request is still pending; the 250 after it were paid.
+    let now = mongodb::bson::DateTime::now();
+    let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
+    let ids: Vec<ObjectId> = (0..251).map(|_| ObjectId::new()).collect();
+    let requests: Vec<Document> = ids
+        .iter()
+        .map(|id| {
+            doc! { "_id": id, "from": asha, "to": ravi, "amount": 1_i64, "status": "pending",
+            "createdAt": now, "expiresAt": expires }
+        })
+        .collect();
+    env.db
+        .collection::<Document>("requests")
+        .insert_many(requests)
+        .await
+        .unwrap();
+    let outcomes: Vec<Document> = ids[1..]
+        .iter()
+        .map(|id| doc! { "_id": id, "status": "paid", "at": now })
+        .collect();
+    env.db
+        .collection::<Document>("requestOutcomes")
+        .insert_many(outcomes)
+        .await
+        .unwrap();
+    let (_, pending) = api.get(&asha_token, "/requests?status=pending").await;
+    let pending = pending["requests"].as_array().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["id"], ids[0].to_hex());
+    let (_, paid) = api.get(&asha_token, "/requests?status=paid").await;
+    let paid = paid["requests"].as_array().unwrap();
+    assert_eq!(paid.len(), 100, "at most a hundred listed");
+    assert_eq!(paid[0]["id"], ids[250].to_hex(), "newest first");
+}
+
+#[tokio::test]
+async fn requests_closed_by_the_first_release_keep_their_state_and_no_request_is_paid_twice() {
+    let env = TestEnv::new().await;
+    let api = Client::new(&env.serve().await);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    // As the first release of requests stored them: the state in the document.
+    let now = mongodb::bson::DateTime::now();
+    let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
+    for status in ["paid", "declined", "cancelled"] {
+        let id = ObjectId::new();
+        env.db
+            .collection::<Document>("requests")
+            .insert_one(
+                doc! { "_id": id, "from": asha, "to": ravi, "amount": 1_i64, "status": status,
+                "createdAt": now, "expiresAt": expires },
+            )
+            .await
+            .unwrap();
+        let (_, listed) = api.get(&asha_token, &format!("/requests?status={status}")).await;
+        assert_eq!(listed["requests"][0]["id"], id.to_hex(), "{status}");
+        assert_eq!(listed["requests"][0]["status"], status);
+        for (token, action) in [(&asha_token, "pay"), (&asha_token, "decline"), (&ravi_token, "cancel")] {
+            assert_eq!(
+                api.post(token, &format!("/requests/{}/{action}", id.to_hex()), None)
+                    .await
+                    .0,
+                StatusCode::CONFLICT,
+                "{status}: {action}"
+            );
+        }
+    }
+    let (_, pending) = api.get(&asha_token, "/requests").await;
+    assert_eq!(pending["requests"], json!([]));
+    assert_eq!(balance(&env.db, asha).await, 10_000);
+
+    // A release that keeps no outcomes sees a request paid here as pending;
+    // the journal still refuses it a second entry.
+    let request = api.ask(&ravi_token, asha, json!(1)).await;
+    let (status, paid) = api
+        .post(&asha_token, &format!("/requests/{}/pay", id(&request)), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    let paid_request = ObjectId::parse_str(id(&request)).unwrap();
+    let entry = crate::common::db::find(&env.db, "transfers", doc! { "request": paid_request })
+        .await
+        .unwrap();
+    let mut again = entry.clone();
+    again.insert("_id", ObjectId::new());
+    let refused = env.db.collection::<Document>("transfers").insert_one(again).await;
+    let refused = refused.expect_err("a second entry for one request");
+    assert!(
+        matches!(&*refused.kind, ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000),
+        "{refused}"
+    );
     assert_books_balance(&env.db).await;
 }

@@ -6,7 +6,7 @@
 use super::{Delivery, Live};
 use crate::model::UserSummary;
 use crate::server::bank::journal::ISSUER;
-use crate::server::bank::requests::{RequestDoc, REQUESTS};
+use crate::server::bank::requests::{RequestDoc, OUTCOMES, REQUESTS};
 use crate::server::bank::store::{EntryDoc, JOURNAL};
 use crate::server::bank::{live_entry, other_party, Bank};
 use futures::StreamExt;
@@ -65,8 +65,8 @@ enum Change {
     Entry(EntryDoc),
     /// A new request, in full.
     Request(RequestDoc),
-    /// A request changed (paid, declined, cancelled): its id. The stream
-    /// does not look it up (that would be a read per change on every
+    /// A request was closed (paid, declined, cancelled): its id. The
+    /// stream does not look it up (that would be a read per change on every
     /// instance); delivery reads a batch of them at once, and only when
     /// someone listens here.
     RequestChanged(ObjectId),
@@ -117,7 +117,7 @@ impl Feed {
             let change = match (collection, event.full_document) {
                 (Some(JOURNAL), Some(doc)) => from_document(doc).ok().map(Change::Entry),
                 (Some(REQUESTS), Some(doc)) => from_document(doc).ok().map(Change::Request),
-                (Some(REQUESTS), None) => key.map(Change::RequestChanged),
+                (Some(OUTCOMES), _) => key.map(Change::RequestChanged),
                 _ => None,
             };
             if let Some(change) = change {
