@@ -155,14 +155,11 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     // idempotency record's `_id` is that guard, and a key may be used again
     // once its record has expired.
     drop_old_index(&journal, "from_1_idempotencyKey_1").await;
-    // A request is paid by one entry at most. Its outcome's id already
-    // sees to that; this also holds across a rollback to a release that
-    // keeps no outcomes (it would see such a request as pending). Journals
-    // that break it were already wrong: say so, and serve.
-    let once = IndexOptions::builder()
-        .unique(true)
-        .partial_filter_expression(doc! { "request": { "$exists": true } })
-        .build();
+    // A request is paid by one entry at most, and whether it was paid is
+    // read here (sparse: transfers have no `request`; a partial index is
+    // not used for `$in` on SecantusDB). Journals that break it were
+    // already wrong: say so, and serve.
+    let once = IndexOptions::builder().unique(true).sparse(true).build();
     if let Err(e) = journal.create_indexes([index(doc! { "request": 1 }, Some(once))]).await {
         tracing::error!(error = %e, "a request is paid by more than one journal entry: run `paisa audit`");
     }

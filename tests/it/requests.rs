@@ -423,7 +423,7 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
     let api = Client::new(&env.serve().await);
     let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
     let asha_token = env.token(asha).await;
-    // The oldest request is still pending; the 250 after it were paid.
+    // The oldest request is still pending; the 250 after it were declined.
     let now = mongodb::bson::DateTime::now();
     let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
     let ids: Vec<ObjectId> = (0..251).map(|_| ObjectId::new()).collect();
@@ -441,7 +441,7 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
         .unwrap();
     let outcomes: Vec<Document> = ids[1..]
         .iter()
-        .map(|id| doc! { "_id": id, "status": "paid", "at": now })
+        .map(|id| doc! { "_id": id, "status": "declined", "at": now })
         .collect();
     env.db
         .collection::<Document>("requestOutcomes")
@@ -452,10 +452,10 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
     let pending = pending["requests"].as_array().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0]["id"], ids[0].to_hex());
-    let (_, paid) = api.get(&asha_token, "/requests?status=paid").await;
-    let paid = paid["requests"].as_array().unwrap();
-    assert_eq!(paid.len(), 100, "at most a hundred listed");
-    assert_eq!(paid[0]["id"], ids[250].to_hex(), "newest first");
+    let (_, declined) = api.get(&asha_token, "/requests?status=declined").await;
+    let declined = declined["requests"].as_array().unwrap();
+    assert_eq!(declined.len(), 100, "at most a hundred listed");
+    assert_eq!(declined[0]["id"], ids[250].to_hex(), "newest first");
 }
 
 #[tokio::test]

@@ -4,14 +4,16 @@
 //! requester) or lets it expire after [`REQUEST_LIFETIME`]; the requester
 //! may cancel. Expiry is a state, read from `expiresAt`, never a deletion.
 //!
-//! A request document is the ask and never changes. How it ended is one
-//! document in [`OUTCOMES`] under the request's own id, inserted once:
-//! whichever of pay, decline and cancel inserts it first wins, and the
-//! others find the id taken. Paying therefore writes one small new
-//! document beside the transfer (as a keyed transfer does), not an update
-//! of an indexed one (measured on SecantusDB: an update of a request costs
-//! twice the insert, a quarter of a transfer). Requests closed by the first
-//! release of requests carry their state in `status` instead; both are read.
+//! A request document is the ask and never changes. Whether it was paid
+//! is the journal's: the entry of kind `request` naming it, at most one (a
+//! unique index on `request`). A decline or cancel is one document in
+//! [`OUTCOMES`] under the request's own id. Paying therefore writes nothing
+//! a transfer does not (measured on SecantusDB: an update of the request
+//! cost a quarter of a transfer, an inserted outcome a sixth). A decline or
+//! cancel also writes the requester's account (`requestsClosed`), which a
+//! payment credits, so the two conflict and the one that loses reruns and
+//! finds the request closed. Requests closed by the first release of
+//! requests carry their state in `status` instead; both are read.
 
 use super::history::unknown;
 use super::journal::ISSUER;
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 pub const REQUESTS: &str = "requests";
-/// How requests ended (`_id`: the request's), one document each.
+/// Requests declined or cancelled (`_id`: the request's), one document each.
 pub const OUTCOMES: &str = "requestOutcomes";
 /// Who refuses requests from whom (`_id: {blocker, blocked}`).
 pub const BLOCKS: &str = "requestBlocks";
@@ -63,17 +65,14 @@ pub(crate) struct RequestDoc {
     pub entry: Option<ObjectId>,
 }
 
-/// How a request ended, stored under the request's id.
+/// How a request was closed without being paid, stored under its id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct OutcomeDoc {
     #[serde(rename = "_id")]
     pub request: ObjectId,
-    /// `paid`, `declined` or `cancelled`.
+    /// `declined` or `cancelled`.
     pub status: String,
     pub at: DateTime,
-    /// The journal entry that paid it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub entry: Option<ObjectId>,
 }
 
 /// Whose requests to list: those asking the caller to pay, or those the
@@ -140,7 +139,7 @@ impl Bank {
     }
 
     /// How many of `requester`'s requests are still pending: those not
-    /// expired, less those with an outcome.
+    /// expired, less those paid or closed.
     async fn pending_asked_by(&self, session: &mut ClientSession, requester: ObjectId) -> Result<u64, BankError> {
         let open: Vec<Document> = self
             .requests
@@ -161,7 +160,12 @@ impl Bank {
             .count_documents(doc! { "_id": { "$in": &ids } })
             .session(&mut *session)
             .await?;
-        Ok((ids.len() as u64).saturating_sub(closed))
+        let paid = self
+            .journal
+            .count_documents(doc! { "request": { "$in": &ids } })
+            .session(&mut *session)
+            .await?;
+        Ok((ids.len() as u64).saturating_sub(closed + paid))
     }
 
     /// The caller's requests in one role and state, newest first (at most
@@ -265,47 +269,36 @@ impl Bank {
         if request.expires_at <= self.now() {
             return Err(BankError::NotPending);
         }
+        let closed = self
+            .outcomes
+            .find_one(doc! { "_id": request.id })
+            .session(&mut *session)
+            .await?;
+        if closed.is_some() {
+            return Err(BankError::NotPending);
+        }
         let amount = Money::from_paise(request.amount);
-        let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
-        // First, so a request already closed costs nothing more: a
-        // concurrent close of it conflicts (and its rerun finds it taken).
-        self.close_once(session, request.id, "paid", Some(entry.id)).await?;
-        // Refused for the balance: the abort takes the outcome back.
+        // Refused for the balance: nothing is written, it stays pending.
         let sender = self
             .debit(session, request.from, amount)
             .await?
             .ok_or(BankError::InsufficientBalance)?;
+        // A decline or cancel of it conflicts here (both write this account).
         let recipient = self.credit(session, request.to, amount).await?;
+        let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
         entry.note = request.note.clone();
         entry.request = Some(request.id);
         entry.from_after = Some(sender);
         entry.to_after = Some(recipient);
-        self.record(session, std::slice::from_ref(&entry)).await?;
+        // A payment of it already committed: the journal's unique index.
+        match self.record(session, std::slice::from_ref(&entry)).await {
+            Err(BankError::Db(e)) if store::is_duplicate_key(&e) => return Err(BankError::NotPending),
+            recorded => recorded?,
+        }
         Ok(Receipt {
             transfer_id: entry.id.to_hex(),
             balance: Money::from_paise(sender.balance),
         })
-    }
-
-    /// Stores how request `id` ended, unless it already has: then
-    /// [`BankError::NotPending`].
-    async fn close_once(
-        &self,
-        session: &mut ClientSession,
-        id: ObjectId,
-        status: &str,
-        entry: Option<ObjectId>,
-    ) -> Result<(), BankError> {
-        let outcome = OutcomeDoc {
-            request: id,
-            status: status.to_owned(),
-            at: self.now(),
-            entry,
-        };
-        match self.outcomes.insert_one(&outcome).session(session).await {
-            Err(e) if store::is_duplicate_key(&e) => Err(BankError::NotPending),
-            done => Ok(done.map(drop)?),
-        }
     }
 
     /// The payer declines; with `block`, the requester's further requests
@@ -332,8 +325,8 @@ impl Bank {
     }
 
     /// Closes a pending, unexpired request of the caller (`party`) as
-    /// `status`: one insert, in a transaction of its own (a payment of it
-    /// racing this one conflicts on the outcome's id).
+    /// `status`, in a transaction: its outcome, and the requester's account
+    /// written so that a payment of it racing this one conflicts.
     async fn close(&self, mut party: Document, id: &str, status: &str) -> Result<RequestDoc, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
         party.insert("_id", id);
@@ -341,14 +334,47 @@ impl Bank {
         if status_of(&request, self.now()) != RequestStatus::Pending {
             return Err(BankError::NotPending);
         }
-        let context = (self, request.id, status);
-        self.in_transaction(self.deadline(), context, |session, (bank, id, status)| {
-            bank.close_once(session, *id, status, None).boxed()
+        let context = (self, &request, status);
+        self.in_transaction(self.deadline(), context, |session, (bank, request, status)| {
+            bank.close_once(session, request, status).boxed()
         })
         .await?;
         let mut closed = request;
         closed.status = status.to_owned();
         Ok(closed)
+    }
+
+    async fn close_once(
+        &self,
+        session: &mut ClientSession,
+        request: &RequestDoc,
+        status: &str,
+    ) -> Result<(), BankError> {
+        let paid = self
+            .journal
+            .find_one(doc! { "request": request.id })
+            .session(&mut *session)
+            .await?;
+        if paid.is_some() {
+            return Err(BankError::NotPending);
+        }
+        let outcome = OutcomeDoc {
+            request: request.id,
+            status: status.to_owned(),
+            at: self.now(),
+        };
+        match self.outcomes.insert_one(&outcome).session(&mut *session).await {
+            Err(e) if store::is_duplicate_key(&e) => return Err(BankError::NotPending),
+            inserted => inserted?,
+        };
+        self.accounts
+            .update_one(
+                doc! { "userId": request.to },
+                doc! { "$inc": { "requestsClosed": 1_i64 } },
+            )
+            .session(session)
+            .await?;
+        Ok(())
     }
 
     /// The requests with these ids, as they are now (those that exist).
@@ -377,8 +403,9 @@ impl Bank {
         self.named(requests).await
     }
 
-    /// `requests` with their outcomes applied (one read, for those whose
-    /// document still says pending).
+    /// `requests` as they stand: for those whose document still says
+    /// pending, their payment (one read of the journal) or their outcome
+    /// (one read).
     async fn settled(&self, mut requests: Vec<RequestDoc>) -> Result<Vec<RequestDoc>, BankError> {
         let open: Vec<ObjectId> = requests
             .iter()
@@ -388,16 +415,26 @@ impl Bank {
         if open.is_empty() {
             return Ok(requests);
         }
-        let outcomes: Vec<OutcomeDoc> = self
-            .outcomes
-            .find(doc! { "_id": { "$in": open } })
+        let paid: Vec<EntryDoc> = self
+            .journal
+            .find(doc! { "request": { "$in": &open } })
             .await?
             .try_collect()
             .await?;
-        for outcome in outcomes {
-            if let Some(request) = requests.iter_mut().find(|r| r.id == outcome.request) {
-                request.status = outcome.status;
-                request.entry = outcome.entry;
+        let closed: Vec<OutcomeDoc> = self
+            .outcomes
+            .find(doc! { "_id": { "$in": &open } })
+            .await?
+            .try_collect()
+            .await?;
+        let ended = paid
+            .into_iter()
+            .filter_map(|e| Some((e.request?, "paid".to_owned(), Some(e.id))))
+            .chain(closed.into_iter().map(|o| (o.request, o.status, None)));
+        for (id, status, entry) in ended {
+            if let Some(request) = requests.iter_mut().find(|r| r.id == id) {
+                request.status = status;
+                request.entry = entry;
             }
         }
         Ok(requests)

@@ -65,7 +65,7 @@ enum Change {
     Entry(EntryDoc),
     /// A new request, in full.
     Request(RequestDoc),
-    /// A request was closed (paid, declined, cancelled): its id. The
+    /// A request was paid (its entry came too), declined or cancelled: its id. The
     /// stream does not look it up (that would be a read per change on every
     /// instance); delivery reads a batch of them at once, and only when
     /// someone listens here.
@@ -114,13 +114,20 @@ impl Feed {
             }
             let collection = event.ns.as_ref().and_then(|ns| ns.coll.as_deref());
             let key = event.document_key.as_ref().and_then(|k| k.get_object_id("_id").ok());
-            let change = match (collection, event.full_document) {
-                (Some(JOURNAL), Some(doc)) => from_document(doc).ok().map(Change::Entry),
-                (Some(REQUESTS), Some(doc)) => from_document(doc).ok().map(Change::Request),
-                (Some(OUTCOMES), _) => key.map(Change::RequestChanged),
-                _ => None,
-            };
-            if let Some(change) = change {
+            let mut changes = Vec::with_capacity(2);
+            match (collection, event.full_document) {
+                (Some(JOURNAL), Some(doc)) => {
+                    if let Ok(entry) = from_document::<EntryDoc>(doc) {
+                        // An entry paying a request is also that request's change.
+                        changes.extend(entry.request.map(Change::RequestChanged));
+                        changes.insert(0, Change::Entry(entry));
+                    }
+                }
+                (Some(REQUESTS), Some(doc)) => changes.extend(from_document(doc).ok().map(Change::Request)),
+                (Some(OUTCOMES), _) => changes.extend(key.map(Change::RequestChanged)),
+                _ => {}
+            }
+            for change in changes {
                 if self.entries.send(change).await.is_err() {
                     // Delivery has stopped: so has the process.
                     return Ok(());
