@@ -99,7 +99,10 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// An account: a user's, or the issuer's (`journal::ISSUER`).
+/// An account: a user's, or the issuer's (`journal::ISSUER`). Its
+/// document may also count `requestsClosed` (requests to its holder
+/// declined or cancelled: written so that such a close conflicts with a
+/// payment of the request, `requests.rs`); nothing reads it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct AccountDoc {
     #[serde(rename = "_id")]
