@@ -161,7 +161,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     // already wrong: say so, and serve.
     let once = IndexOptions::builder().unique(true).sparse(true).build();
     if let Err(e) = journal.create_indexes([index(doc! { "request": 1 }, Some(once))]).await {
-        tracing::error!(error = %e, "a request is paid by more than one journal entry: run `paisa audit`");
+        tracing::error!(error = %e, "the journal's index on `request` was not made (is a request paid twice? `paisa audit` checks the books)");
     }
     db.collection::<mongodb::bson::Document>(super::bank::requests::REQUESTS)
         .create_indexes([
