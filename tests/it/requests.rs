@@ -423,7 +423,8 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
     let api = Client::new(&env.serve().await);
     let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
     let asha_token = env.token(asha).await;
-    // The oldest request is still pending; the 250 after it were declined.
+    // The oldest request is still pending; the 250 after it were paid
+    // (their entries written here, not through the bank).
     let now = mongodb::bson::DateTime::now();
     let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
     let ids: Vec<ObjectId> = (0..251).map(|_| ObjectId::new()).collect();
@@ -439,23 +440,27 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
         .insert_many(requests)
         .await
         .unwrap();
-    let outcomes: Vec<Document> = ids[1..]
+    let entries: Vec<Document> = ids[1..]
         .iter()
-        .map(|id| doc! { "_id": id, "status": "declined", "at": now })
+        .map(|id| {
+            doc! { "_id": ObjectId::new(), "kind": "request", "from": asha, "to": ravi, "amount": 1_i64,
+            "createdAt": now, "request": id }
+        })
         .collect();
     env.db
-        .collection::<Document>("requestOutcomes")
-        .insert_many(outcomes)
+        .collection::<Document>("transfers")
+        .insert_many(entries)
         .await
         .unwrap();
     let (_, pending) = api.get(&asha_token, "/requests?status=pending").await;
     let pending = pending["requests"].as_array().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0]["id"], ids[0].to_hex());
-    let (_, declined) = api.get(&asha_token, "/requests?status=declined").await;
-    let declined = declined["requests"].as_array().unwrap();
-    assert_eq!(declined.len(), 100, "at most a hundred listed");
-    assert_eq!(declined[0]["id"], ids[250].to_hex(), "newest first");
+    let (_, paid) = api.get(&asha_token, "/requests?status=paid").await;
+    let paid = paid["requests"].as_array().unwrap();
+    assert_eq!(paid.len(), 100, "at most a hundred listed");
+    assert_eq!(paid[0]["id"], ids[250].to_hex(), "newest first");
+    assert!(paid.iter().all(|r| r["status"] == "paid"));
 }
 
 #[tokio::test]

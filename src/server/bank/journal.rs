@@ -117,6 +117,18 @@ impl Bank {
         holder: ObjectId,
         amount: Money,
     ) -> Result<After, BankError> {
+        self.credit_admitting(session, holder, amount, |_| Ok(())).await
+    }
+
+    /// [`Bank::credit`], refused with `admit`'s error when the account
+    /// read says so.
+    pub(super) async fn credit_admitting(
+        &self,
+        session: &mut ClientSession,
+        holder: ObjectId,
+        amount: Money,
+        admit: impl FnOnce(&AccountDoc) -> Result<(), BankError>,
+    ) -> Result<After, BankError> {
         let paise = amount.paise();
         let ceiling = MAX_BALANCE.paise() - paise;
         let account = self
@@ -125,6 +137,7 @@ impl Bank {
             .session(&mut *session)
             .await?
             .ok_or(BankError::InvalidAccount)?;
+        admit(&account)?;
         if account.balance > ceiling {
             return Err(BankError::RecipientLimit);
         }
@@ -193,6 +206,7 @@ impl AccountDoc {
             debits: 0,
             credits: grant.paise(),
             postings: i64::from(grant.paise() > 0),
+            closed_requests: Vec::new(),
         }
     }
 }

@@ -67,7 +67,6 @@ pub struct Bank {
     idempotency: Collection<IdempotencyDoc>,
     migrations: Collection<Document>,
     requests: Collection<requests::RequestDoc>,
-    outcomes: Collection<requests::OutcomeDoc>,
     blocks: Collection<Document>,
     /// How long a payment request can be paid.
     request_lifetime: Duration,
@@ -90,7 +89,6 @@ impl Bank {
             idempotency: db.collection(store::IDEMPOTENCY),
             migrations: db.collection(store::MIGRATIONS),
             requests: db.collection(requests::REQUESTS),
-            outcomes: db.collection(requests::OUTCOMES),
             blocks: db.collection(requests::BLOCKS),
             request_lifetime: REQUEST_LIFETIME,
             passwords,

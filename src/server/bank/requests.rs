@@ -1,23 +1,23 @@
 //! Payment requests: a user asks another for an amount. The payer pays
-//! (one transaction: the request's outcome and the journal entry, exactly
-//! once however often it is sent), declines (optionally blocking the
-//! requester) or lets it expire after [`REQUEST_LIFETIME`]; the requester
-//! may cancel. Expiry is a state, read from `expiresAt`, never a deletion.
+//! (one transaction: the journal entry that pays it, exactly once however
+//! often it is sent), declines (optionally blocking the requester) or lets
+//! it expire after [`REQUEST_LIFETIME`]; the requester may cancel. Expiry is
+//! a state, read from `expiresAt`, never a deletion.
 //!
-//! A request document is the ask and never changes. Whether it was paid
-//! is the journal's: the entry of kind `request` naming it, at most one (a
-//! unique index on `request`). A decline or cancel is one document in
-//! [`OUTCOMES`] under the request's own id. Paying therefore writes nothing
-//! a transfer does not (measured on SecantusDB: an update of the request
-//! cost a quarter of a transfer, an inserted outcome a sixth). A decline or
-//! cancel also writes the requester's account (`requestsClosed`), which a
-//! payment credits, so the two conflict and the one that loses reruns and
-//! finds the request closed. Requests closed by the first release of
-//! requests carry their state in `status` instead; both are read.
+//! Paying writes nothing a transfer does not (measured on SecantusDB: an
+//! update of the request cost a quarter of a transfer). Whether a request
+//! was paid is the journal's: the entry of kind `request` naming it, at
+//! most one (a unique index on `request`); its document keeps saying
+//! `pending`. A decline or cancel sets the document's `status` and, in the
+//! same transaction, lists the request on the requester's account
+//! ([`ClosedRequest`], until it expires). A payment's credit reads that
+//! account anyway and refuses a request listed there; a close that commits
+//! while a payment runs conflicts with the payment's write of the same
+//! account, and whichever loses reruns and finds the request closed.
 
 use super::history::unknown;
 use super::journal::ISSUER;
-use super::store::EntryDoc;
+use super::store::{AccountDoc, ClosedRequest, EntryDoc};
 use super::{store, validate, Bank};
 use crate::model::{EntryKind, PaymentRequest, Receipt, RequestStatus};
 use crate::money::Money;
@@ -29,8 +29,6 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 pub const REQUESTS: &str = "requests";
-/// Requests declined or cancelled (`_id`: the request's), one document each.
-pub const OUTCOMES: &str = "requestOutcomes";
 /// Who refuses requests from whom (`_id: {blocker, blocked}`).
 pub const BLOCKS: &str = "requestBlocks";
 /// How long a request can be paid.
@@ -52,9 +50,9 @@ pub(crate) struct RequestDoc {
     pub amount: i64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
-    /// `pending` when asked. Requests closed before outcomes were kept
-    /// apart say `paid`, `declined` or `cancelled` here; read through
-    /// [`Bank::settled`], which applies the outcome.
+    /// `pending`, `declined` or `cancelled`; `paid` only on requests paid
+    /// by the first release of requests (since, the journal says it: read
+    /// through [`Bank::settled`]).
     pub status: String,
     #[serde(rename = "createdAt")]
     pub created_at: DateTime,
@@ -63,16 +61,6 @@ pub(crate) struct RequestDoc {
     /// The journal entry that paid it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub entry: Option<ObjectId>,
-}
-
-/// How a request was closed without being paid, stored under its id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct OutcomeDoc {
-    #[serde(rename = "_id")]
-    pub request: ObjectId,
-    /// `declined` or `cancelled`.
-    pub status: String,
-    pub at: DateTime,
 }
 
 /// Whose requests to list: those asking the caller to pay, or those the
@@ -139,7 +127,7 @@ impl Bank {
     }
 
     /// How many of `requester`'s requests are still pending: those not
-    /// expired, less those paid or closed.
+    /// expired, less those paid.
     async fn pending_asked_by(&self, session: &mut ClientSession, requester: ObjectId) -> Result<u64, BankError> {
         let open: Vec<Document> = self
             .requests
@@ -155,17 +143,12 @@ impl Bank {
         if ids.is_empty() {
             return Ok(0);
         }
-        let closed = self
-            .outcomes
-            .count_documents(doc! { "_id": { "$in": &ids } })
-            .session(&mut *session)
-            .await?;
         let paid = self
             .journal
             .count_documents(doc! { "request": { "$in": &ids } })
             .session(&mut *session)
             .await?;
-        Ok((ids.len() as u64).saturating_sub(closed + paid))
+        Ok((ids.len() as u64).saturating_sub(paid))
     }
 
     /// The caller's requests in one role and state, newest first (at most
@@ -181,8 +164,8 @@ impl Bank {
             Role::Outgoing => doc! { "to": user },
         };
         let now = self.now();
-        // What the stored document can rule out: it says `pending` until
-        // an outcome (kept apart) closes it.
+        // What the stored document can rule out: a paid request's still
+        // says `pending`.
         match status {
             None => {}
             Some(RequestStatus::Pending) => {
@@ -193,8 +176,11 @@ impl Bank {
                 filter.insert("status", "pending");
                 filter.insert("expiresAt", doc! { "$lte": now });
             }
+            Some(RequestStatus::Paid) => {
+                filter.insert("status", doc! { "$in": ["pending", "paid"] });
+            }
             Some(closed) => {
-                filter.insert("status", doc! { "$in": ["pending", status_text(closed)] });
+                filter.insert("status", status_text(closed));
             }
         }
         let mut listed = Vec::new();
@@ -240,9 +226,9 @@ impl Bank {
         Ok(self.views(vec![request]).await?.remove(0))
     }
 
-    /// The payer pays request `id`: its outcome (paid, naming the journal
-    /// entry of kind `request`) and the entry in one transaction. The
-    /// receipt names the entry and the payer's balance after it.
+    /// The payer pays request `id`: the journal entry of kind `request`
+    /// naming it. The receipt names the entry and the payer's balance after
+    /// it.
     pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<Receipt, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
         // The ask never changes: read once, outside.
@@ -269,22 +255,23 @@ impl Bank {
         if request.expires_at <= self.now() {
             return Err(BankError::NotPending);
         }
-        let closed = self
-            .outcomes
-            .find_one(doc! { "_id": request.id })
-            .session(&mut *session)
-            .await?;
-        if closed.is_some() {
-            return Err(BankError::NotPending);
-        }
         let amount = Money::from_paise(request.amount);
         // Refused for the balance: nothing is written, it stays pending.
         let sender = self
             .debit(session, request.from, amount)
             .await?
             .ok_or(BankError::InsufficientBalance)?;
-        // A decline or cancel of it conflicts here (both write this account).
-        let recipient = self.credit(session, request.to, amount).await?;
+        // Declined or cancelled: listed on the requester's account (a close
+        // committing meanwhile conflicts with this write of it).
+        let closed = |account: &AccountDoc| {
+            let listed = account.closed_requests.iter().any(|c| c.id == request.id);
+            if listed {
+                Err(BankError::NotPending)
+            } else {
+                Ok(())
+            }
+        };
+        let recipient = self.credit_admitting(session, request.to, amount, closed).await?;
         let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
         entry.note = request.note.clone();
         entry.request = Some(request.id);
@@ -325,8 +312,7 @@ impl Bank {
     }
 
     /// Closes a pending, unexpired request of the caller (`party`) as
-    /// `status`, in a transaction: its outcome, and the requester's account
-    /// written so that a payment of it racing this one conflicts.
+    /// `status`, in a transaction with the requester's account.
     async fn close(&self, mut party: Document, id: &str, status: &str) -> Result<RequestDoc, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
         party.insert("_id", id);
@@ -358,19 +344,39 @@ impl Bank {
         if paid.is_some() {
             return Err(BankError::NotPending);
         }
-        let outcome = OutcomeDoc {
-            request: request.id,
-            status: status.to_owned(),
-            at: self.now(),
-        };
-        match self.outcomes.insert_one(&outcome).session(&mut *session).await {
-            Err(e) if store::is_duplicate_key(&e) => return Err(BankError::NotPending),
-            inserted => inserted?,
-        };
+        let now = self.now();
+        let changed = self
+            .requests
+            .update_one(
+                doc! { "_id": request.id, "status": "pending", "expiresAt": { "$gt": now } },
+                doc! { "$set": { "status": status } },
+            )
+            .session(&mut *session)
+            .await?;
+        if changed.modified_count != 1 {
+            return Err(BankError::NotPending);
+        }
+        let account = self
+            .accounts
+            .find_one(doc! { "userId": request.to })
+            .session(&mut *session)
+            .await?
+            .ok_or(BankError::InvalidAccount)?;
+        // Those expired no payment can reach: dropped here.
+        let mut closed: Vec<ClosedRequest> = account
+            .closed_requests
+            .into_iter()
+            .filter(|c| c.expires_at > now)
+            .collect();
+        closed.push(ClosedRequest {
+            id: request.id,
+            expires_at: request.expires_at,
+        });
+        let closed = mongodb::bson::to_bson(&closed).map_err(|e| BankError::Internal(e.to_string()))?;
         self.accounts
             .update_one(
                 doc! { "userId": request.to },
-                doc! { "$inc": { "requestsClosed": 1_i64 } },
+                doc! { "$set": { "closedRequests": closed } },
             )
             .session(session)
             .await?;
@@ -403,9 +409,8 @@ impl Bank {
         self.named(requests).await
     }
 
-    /// `requests` as they stand: for those whose document still says
-    /// pending, their payment (one read of the journal) or their outcome
-    /// (one read).
+    /// `requests` as they stand: those whose document still says pending
+    /// are paid if the journal has their entry (one read).
     async fn settled(&self, mut requests: Vec<RequestDoc>) -> Result<Vec<RequestDoc>, BankError> {
         let open: Vec<ObjectId> = requests
             .iter()
@@ -421,20 +426,10 @@ impl Bank {
             .await?
             .try_collect()
             .await?;
-        let closed: Vec<OutcomeDoc> = self
-            .outcomes
-            .find(doc! { "_id": { "$in": &open } })
-            .await?
-            .try_collect()
-            .await?;
-        let ended = paid
-            .into_iter()
-            .filter_map(|e| Some((e.request?, "paid".to_owned(), Some(e.id))))
-            .chain(closed.into_iter().map(|o| (o.request, o.status, None)));
-        for (id, status, entry) in ended {
-            if let Some(request) = requests.iter_mut().find(|r| r.id == id) {
-                request.status = status;
-                request.entry = entry;
+        for entry in paid {
+            if let Some(request) = requests.iter_mut().find(|r| Some(r.id) == entry.request) {
+                request.status = "paid".to_owned();
+                request.entry = Some(entry.id);
             }
         }
         Ok(requests)

@@ -120,21 +120,21 @@ impl Bank {
         Ok(entries.iter().map(|e| live_entry(user, e, &people)).collect())
     }
 
-    /// Every new journal entry, every new payment request in full and
-    /// every request's outcome (by the request's id: the feed reads those
-    /// requests itself, together, and only when someone here listens), from
-    /// `resume` on (a token this stream gave before) or from now: the live
-    /// feed's one change stream, on the database, filtered by the server to
-    /// those three collections.
+    /// Every new journal entry (one naming a request is its payment),
+    /// every new payment request in full and every request declined or
+    /// cancelled (by its id: the feed reads those itself, together, and
+    /// only when someone here listens), from `resume` on (a token this
+    /// stream gave before) or from now: the live feed's one change stream,
+    /// on the database, filtered by the server to those two collections.
     pub(crate) async fn watch_changes(
         &self,
         resume: Option<ResumeToken>,
     ) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
         let journal = self.journal.name().to_owned();
         let requests = self.requests.name().to_owned();
-        let outcomes = self.outcomes.name().to_owned();
         let watched = doc! { "$or": [
-            { "ns.coll": { "$in": [journal, requests, outcomes] }, "operationType": "insert" },
+            { "ns.coll": journal, "operationType": "insert" },
+            { "ns.coll": requests, "operationType": { "$in": ["insert", "update"] } },
             { "operationType": { "$in": ["invalidate", "dropDatabase"] } },
         ] };
         self.client

@@ -99,10 +99,7 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
-/// An account: a user's, or the issuer's (`journal::ISSUER`). Its
-/// document may also count `requestsClosed` (requests to its holder
-/// declined or cancelled: written so that such a close conflicts with a
-/// payment of the request, `requests.rs`); nothing reads it.
+/// An account: a user's, or the issuer's (`journal::ISSUER`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct AccountDoc {
     #[serde(rename = "_id")]
@@ -124,6 +121,21 @@ pub(crate) struct AccountDoc {
     /// carry it as [`After::seq`].
     #[serde(default)]
     pub postings: i64,
+    /// The holder's requests declined or cancelled that have not yet
+    /// expired: a payment's credit reads this document anyway, so it
+    /// refuses them here, and a close writes it, so a payment racing the
+    /// close conflicts with it (`requests.rs`).
+    #[serde(rename = "closedRequests", default, skip_serializing_if = "Vec::is_empty")]
+    pub closed_requests: Vec<ClosedRequest>,
+}
+
+/// A request closed unpaid, kept on its requester's account until it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ClosedRequest {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    #[serde(rename = "expiresAt")]
+    pub expires_at: DateTime,
 }
 
 /// One side of an entry as its account stood right after it: the balance

@@ -6,7 +6,7 @@
 use super::{Delivery, Live};
 use crate::model::UserSummary;
 use crate::server::bank::journal::ISSUER;
-use crate::server::bank::requests::{RequestDoc, OUTCOMES, REQUESTS};
+use crate::server::bank::requests::{RequestDoc, REQUESTS};
 use crate::server::bank::store::{EntryDoc, JOURNAL};
 use crate::server::bank::{live_entry, other_party, Bank};
 use futures::StreamExt;
@@ -124,7 +124,7 @@ impl Feed {
                     }
                 }
                 (Some(REQUESTS), Some(doc)) => changes.extend(from_document(doc).ok().map(Change::Request)),
-                (Some(OUTCOMES), _) => changes.extend(key.map(Change::RequestChanged)),
+                (Some(REQUESTS), None) => changes.extend(key.map(Change::RequestChanged)),
                 _ => {}
             }
             for change in changes {
