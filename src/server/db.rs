@@ -157,12 +157,12 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     drop_old_index(&journal, "from_1_idempotencyKey_1").await;
     // A request is paid by one entry at most, and whether it was paid is
     // read here (sparse: transfers have no `request`; a partial index is
-    // not used for `$in` on SecantusDB). Journals that break it were
-    // already wrong: say so, and serve.
+    // not used for `$in` on SecantusDB). Without it a request could be paid
+    // twice: no start.
     let once = IndexOptions::builder().unique(true).sparse(true).build();
-    if let Err(e) = journal.create_indexes([index(doc! { "request": 1 }, Some(once))]).await {
-        tracing::error!(error = %e, "the journal's index on `request` was not made (is a request paid twice? `paisa audit` checks the books)");
-    }
+    journal
+        .create_indexes([index(doc! { "request": 1 }, Some(once))])
+        .await?;
     db.collection::<mongodb::bson::Document>(super::bank::requests::REQUESTS)
         .create_indexes([
             index(doc! { "from": 1, "_id": -1 }, None),

@@ -130,6 +130,15 @@ async fn a_request_is_asked_listed_and_paid_once_into_both_histories() {
             json!({ "message": "Request is no longer pending" })
         )
     );
+    // Paid is the answer even when the balance would no longer cover it.
+    set_balance(&env.db, asha, 100).await;
+    let (status, again) = api
+        .post(&asha_token, &format!("/requests/{}/pay", id(request)), None)
+        .await;
+    assert_eq!(
+        (status, again["message"].as_str()),
+        (StatusCode::CONFLICT, Some("Request is no longer pending"))
+    );
     let (_, listed) = api.get(&ravi_token, "/requests?role=outgoing&status=paid").await;
     assert_eq!(listed["requests"][0]["status"], "paid");
     assert_books_balance(&env.db).await;

@@ -10,10 +10,12 @@
 //! most one (a unique index on `request`); its document keeps saying
 //! `pending`. A decline or cancel sets the document's `status` and, in the
 //! same transaction, lists the request on the requester's account
-//! ([`ClosedRequest`], until it expires). A payment's credit reads that
-//! account anyway and refuses a request listed there; a close that commits
-//! while a payment runs conflicts with the payment's write of the same
-//! account, and whichever loses reruns and finds the request closed.
+//! ([`ClosedRequest`], for [`CLOSED_KEPT`]). A payment reads the request
+//! before it starts, so only a payment already under way when the close
+//! committed can miss the status; its credit reads that account anyway and
+//! refuses a request listed there, and a close that commits while a
+//! payment runs conflicts with the payment's write of the same account:
+//! whichever loses reruns and finds the request closed.
 
 use super::history::unknown;
 use super::journal::ISSUER;
@@ -39,6 +41,14 @@ pub const MAX_PENDING: u64 = 20;
 const LIST_LIMIT: usize = 100;
 /// Requests read at a time while looking for those in one state.
 const LIST_PAGE: i64 = 200;
+/// Pages of requests one list reads at most: a state filter looks at the
+/// 2,000 newest of the caller's requests that can be in that state (a
+/// paid request's document still says pending).
+const LIST_PAGES: usize = 10;
+/// How long a closed request stays listed on its requester's account: far
+/// longer than any payment can run (a request's time limit, with clocks a
+/// little apart).
+pub const CLOSED_KEPT: Duration = Duration::from_secs(3600);
 
 /// A request as stored. `from` is asked to pay `to`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,7 +124,7 @@ impl Bank {
                     .update_one(doc! { "_id": request.to }, doc! { "$inc": { "requestsMade": 1_i64 } })
                     .session(&mut *session)
                     .await?;
-                if bank.pending_asked_by(session, request.to).await? >= MAX_PENDING {
+                if bank.at_pending_limit(session, request.to).await? {
                     return Err(BankError::TooManyRequests);
                 }
                 bank.requests.insert_one(&**request).session(&mut *session).await?;
@@ -126,29 +136,43 @@ impl Bank {
         Ok(self.views(vec![request]).await?.remove(0))
     }
 
-    /// How many of `requester`'s requests are still pending: those not
-    /// expired, less those paid.
-    async fn pending_asked_by(&self, session: &mut ClientSession, requester: ObjectId) -> Result<u64, BankError> {
-        let open: Vec<Document> = self
-            .requests
-            .clone_with_type::<Document>()
-            .find(doc! { "to": requester, "status": "pending", "expiresAt": { "$gt": self.now() } })
-            .projection(doc! { "_id": 1 })
-            .session(&mut *session)
-            .await?
-            .stream(&mut *session)
-            .try_collect()
-            .await?;
-        let ids: Vec<ObjectId> = open.iter().filter_map(|d| d.get_object_id("_id").ok()).collect();
-        if ids.is_empty() {
-            return Ok(0);
+    /// Whether `requester` has [`MAX_PENDING`] requests pending: those not
+    /// expired, less those paid (read newest first, a page at a time, until
+    /// that many are found).
+    async fn at_pending_limit(&self, session: &mut ClientSession, requester: ObjectId) -> Result<bool, BankError> {
+        let mut filter = doc! { "to": requester, "status": "pending", "expiresAt": { "$gt": self.now() } };
+        let mut pending = 0;
+        loop {
+            let page: Vec<Document> = self
+                .requests
+                .clone_with_type::<Document>()
+                .find(filter.clone())
+                .projection(doc! { "_id": 1 })
+                .sort(doc! { "_id": -1 })
+                .limit(LIST_PAGE)
+                .session(&mut *session)
+                .await?
+                .stream(&mut *session)
+                .try_collect()
+                .await?;
+            let ids: Vec<ObjectId> = page.iter().filter_map(|d| d.get_object_id("_id").ok()).collect();
+            let Some(&oldest) = ids.last() else {
+                return Ok(false);
+            };
+            let paid = self
+                .journal
+                .count_documents(doc! { "request": { "$in": &ids } })
+                .session(&mut *session)
+                .await?;
+            pending += (ids.len() as u64).saturating_sub(paid);
+            if pending >= MAX_PENDING {
+                return Ok(true);
+            }
+            if (ids.len() as i64) < LIST_PAGE {
+                return Ok(false);
+            }
+            filter.insert("_id", doc! { "$lt": oldest });
         }
-        let paid = self
-            .journal
-            .count_documents(doc! { "request": { "$in": &ids } })
-            .session(&mut *session)
-            .await?;
-        Ok((ids.len() as u64).saturating_sub(paid))
     }
 
     /// The caller's requests in one role and state, newest first (at most
@@ -185,7 +209,7 @@ impl Bank {
         }
         let mut listed = Vec::new();
         let mut before: Option<ObjectId> = None;
-        loop {
+        for _ in 0..LIST_PAGES {
             let mut page_filter = filter.clone();
             if let Some(before) = before {
                 page_filter.insert("_id", doc! { "$lt": before });
@@ -256,11 +280,11 @@ impl Bank {
             return Err(BankError::NotPending);
         }
         let amount = Money::from_paise(request.amount);
-        // Refused for the balance: nothing is written, it stays pending.
-        let sender = self
-            .debit(session, request.from, amount)
-            .await?
-            .ok_or(BankError::InsufficientBalance)?;
+        // Refused for the balance: nothing is written, it stays pending
+        // (unless it was paid already: then that is the answer).
+        let Some(sender) = self.debit(session, request.from, amount).await? else {
+            return Err(self.unless_paid(session, request, BankError::InsufficientBalance).await);
+        };
         // Declined or cancelled: listed on the requester's account (a close
         // committing meanwhile conflicts with this write of it).
         let closed = |account: &AccountDoc| {
@@ -271,7 +295,12 @@ impl Bank {
                 Ok(())
             }
         };
-        let recipient = self.credit_admitting(session, request.to, amount, closed).await?;
+        let recipient = match self.credit_admitting(session, request.to, amount, closed).await {
+            Err(BankError::RecipientLimit) => {
+                return Err(self.unless_paid(session, request, BankError::RecipientLimit).await);
+            }
+            credited => credited?,
+        };
         let mut entry = EntryDoc::new(EntryKind::Request, request.from, request.to, amount);
         entry.note = request.note.clone();
         entry.request = Some(request.id);
@@ -286,6 +315,22 @@ impl Bank {
             transfer_id: entry.id.to_hex(),
             balance: Money::from_paise(sender.balance),
         })
+    }
+
+    /// `refusal`, or [`BankError::NotPending`] if the request was paid: a
+    /// paid request's document still says pending, so a payment of it
+    /// again can reach a refusal before the journal's unique index.
+    async fn unless_paid(&self, session: &mut ClientSession, request: &RequestDoc, refusal: BankError) -> BankError {
+        match self
+            .journal
+            .find_one(doc! { "request": request.id })
+            .session(session)
+            .await
+        {
+            Ok(Some(_)) => BankError::NotPending,
+            Ok(None) => refusal,
+            Err(e) => e.into(),
+        }
     }
 
     /// The payer declines; with `block`, the requester's further requests
@@ -362,15 +407,16 @@ impl Bank {
             .session(&mut *session)
             .await?
             .ok_or(BankError::InvalidAccount)?;
-        // Those expired no payment can reach: dropped here.
+        // Those closed before any payment still running began: dropped.
+        let kept_since = now.timestamp_millis() - CLOSED_KEPT.as_millis() as i64;
         let mut closed: Vec<ClosedRequest> = account
             .closed_requests
             .into_iter()
-            .filter(|c| c.expires_at > now)
+            .filter(|c| c.closed_at.timestamp_millis() > kept_since)
             .collect();
         closed.push(ClosedRequest {
             id: request.id,
-            expires_at: request.expires_at,
+            closed_at: now,
         });
         let closed = mongodb::bson::to_bson(&closed).map_err(|e| BankError::Internal(e.to_string()))?;
         self.accounts

@@ -121,21 +121,21 @@ pub(crate) struct AccountDoc {
     /// carry it as [`After::seq`].
     #[serde(default)]
     pub postings: i64,
-    /// The holder's requests declined or cancelled that have not yet
-    /// expired: a payment's credit reads this document anyway, so it
-    /// refuses them here, and a close writes it, so a payment racing the
-    /// close conflicts with it (`requests.rs`).
+    /// The holder's requests declined or cancelled in the last hour: a
+    /// payment's credit reads this document anyway, so a payment under way
+    /// when one was closed refuses it here, and a close writes it, so a
+    /// payment racing the close conflicts with it (`requests.rs`).
     #[serde(rename = "closedRequests", default, skip_serializing_if = "Vec::is_empty")]
     pub closed_requests: Vec<ClosedRequest>,
 }
 
-/// A request closed unpaid, kept on its requester's account until it expires.
+/// A request closed unpaid, kept on its requester's account for a while.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ClosedRequest {
     #[serde(rename = "_id")]
     pub id: ObjectId,
-    #[serde(rename = "expiresAt")]
-    pub expires_at: DateTime,
+    #[serde(rename = "closedAt")]
+    pub closed_at: DateTime,
 }
 
 /// One side of an entry as its account stood right after it: the balance
