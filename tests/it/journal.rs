@@ -503,3 +503,43 @@ async fn the_audit_proves_the_balances_entries_record_for_live_updates() {
         "{caught}"
     );
 }
+
+#[tokio::test]
+async fn the_audit_catches_a_paid_request_also_declined_or_asking_another_amount() {
+    let env = TestEnv::new().await;
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    let asked = env
+        .bank()
+        .request(ravi, &asha.to_hex(), Money::from_paise(500), None)
+        .await
+        .unwrap();
+    env.bank().pay_request(asha, &asked.id).await.unwrap();
+    assert_books_balance(&env.db).await;
+    let checks =
+        |report: paisa::server::bank::audit::Report| report.violations.into_iter().map(|v| v.check).collect::<Vec<_>>();
+    let requests = env.db.collection::<Document>("requests");
+    let id = ObjectId::parse_str(&asked.id).unwrap();
+    requests
+        .update_one(doc! { "_id": id }, doc! { "$set": { "status": "declined" } })
+        .await
+        .unwrap();
+    let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        checks(report),
+        ["a request paid must not also be declined or cancelled"]
+    );
+    requests
+        .update_one(
+            doc! { "_id": id },
+            doc! { "$set": { "status": "pending", "amount": 400_i64 } },
+        )
+        .await
+        .unwrap();
+    let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
+        .await
+        .unwrap();
+    assert_eq!(checks(report), ["an entry paying a request must match what was asked"]);
+}

@@ -1,9 +1,11 @@
 //! The journal, read once: in chunks of recipients (`to` is indexed), each
 //! entry added to the tallies of its two accounts, checked, and dropped.
+//! Entries paying a request are checked against it, a chunk at a time.
 //! A chunk aims at a few thousand entries; after each one the audit waits,
 //! in proportion to how long the chunk took, so that a database serving one
 //! request at a time still serves payments while the audit runs.
 
+use super::requests_pass::Paying;
 use super::{int, Audit, Progress, Remembered, Violation, KEY_LIFETIME};
 use crate::server::bank::store::JOURNAL;
 use crate::server::error::BankError;
@@ -43,14 +45,18 @@ impl Audit {
                 .find(doc! { "to": { "$in": batch } })
                 .projection(doc! {
                     "from": 1, "to": 1, "amount": 1, "idempotencyKey": 1, "createdAt": 1, "fromAfter": 1, "toAfter": 1,
+                    "request": 1,
                 })
                 .session(&mut *session)
                 .await?;
-            let mut seen = 0;
+            let (mut seen, mut paying) = (0, Vec::new());
             while let Some(entry) = cursor.next(&mut *session).await.transpose()? {
                 seen += 1;
                 self.entry(&entry, remembered, now);
+                paying.extend(Paying::of(&entry));
             }
+            drop(cursor);
+            self.requests_paid(db, session, &paying).await?;
             self.entries += seen as u64;
             progress(Progress::Journal {
                 holders_done: next as u64,

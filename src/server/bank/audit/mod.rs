@@ -1,5 +1,6 @@
-//! The books, proven: one consistent snapshot of every account, the journal
-//! and the idempotency records, checked against each other. Reads only.
+//! The books, proven: one consistent snapshot of every account, the journal,
+//! the idempotency records and the requests the journal paid, checked
+//! against each other. Reads only.
 //!
 //! Memory is bounded by the number of accounts (one tally each) and the
 //! idempotency records (a day's worth: they expire), not by the journal:
@@ -12,6 +13,7 @@
 
 mod chain;
 mod journal_pass;
+mod requests_pass;
 
 use super::journal::ISSUER;
 use super::store::{ACCOUNTS, IDEMPOTENCY};

@@ -1,0 +1,108 @@
+//! Paid requests against the journal: an entry that pays a request (its
+//! `request` field) must name a request asking for exactly that payment,
+//! and that request must not also be declined or cancelled. Checked a
+//! chunk of the journal at a time (one read of the chunk's requests), so
+//! memory stays bounded by the chunk.
+
+use super::{int, Audit, Violation};
+use crate::server::bank::requests::REQUESTS;
+use crate::server::error::BankError;
+use futures::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Document};
+use mongodb::{ClientSession, Database};
+use std::collections::HashMap;
+
+/// An entry that pays a request, as the journal recorded it.
+pub(super) struct Paying {
+    pub entry: ObjectId,
+    pub request: ObjectId,
+    pub from: Option<ObjectId>,
+    pub to: Option<ObjectId>,
+    pub amount: i64,
+}
+
+impl Paying {
+    /// The entry's part in paying a request, if it pays one.
+    pub(super) fn of(entry: &Document) -> Option<Paying> {
+        Some(Paying {
+            entry: entry.get_object_id("_id").ok()?,
+            request: entry.get_object_id("request").ok()?,
+            from: entry.get_object_id("from").ok(),
+            to: entry.get_object_id("to").ok(),
+            amount: int(entry.get("amount")),
+        })
+    }
+}
+
+impl Audit {
+    /// Checks `paying` (entries of one chunk) against their requests.
+    pub(super) async fn requests_paid(
+        &mut self,
+        db: &Database,
+        session: &mut ClientSession,
+        paying: &[Paying],
+    ) -> Result<(), BankError> {
+        if paying.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<ObjectId> = paying.iter().map(|p| p.request).collect();
+        let requests: HashMap<ObjectId, Document> = db
+            .collection::<Document>(REQUESTS)
+            .find(doc! { "_id": { "$in": &ids } })
+            .projection(doc! { "from": 1, "to": 1, "amount": 1, "status": 1 })
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect::<Vec<Document>>()
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.get_object_id("_id").ok()?, r)))
+            .collect();
+        for paid in paying {
+            let found = requests.get(&paid.request);
+            let asked = found.map(|r| {
+                (
+                    r.get_object_id("from").ok(),
+                    r.get_object_id("to").ok(),
+                    int(r.get("amount")),
+                )
+            });
+            if asked != Some((paid.from, paid.to, paid.amount)) {
+                self.violations.push(Violation {
+                    check: "an entry paying a request must match what was asked",
+                    account: None,
+                    user: paid.from.map(|f| f.to_hex()),
+                    expected: format!(
+                        "request {} from the entry's sender, to its recipient, of {} paise",
+                        paid.request.to_hex(),
+                        paid.amount
+                    ),
+                    found: match asked {
+                        None => format!("entry {}: no such request", paid.entry.to_hex()),
+                        Some((from, to, amount)) => format!(
+                            "entry {}: request from {}, to {}, of {amount} paise",
+                            paid.entry.to_hex(),
+                            from.map(|f| f.to_hex()).unwrap_or_default(),
+                            to.map(|t| t.to_hex()).unwrap_or_default(),
+                        ),
+                    },
+                });
+            }
+            let status = found.and_then(|r| r.get_str("status").ok()).unwrap_or("pending");
+            if status != "pending" && status != "paid" {
+                self.violations.push(Violation {
+                    check: "a request paid must not also be declined or cancelled",
+                    account: None,
+                    user: paid.from.map(|f| f.to_hex()),
+                    expected: format!(
+                        "request {} paid by entry {}",
+                        paid.request.to_hex(),
+                        paid.entry.to_hex()
+                    ),
+                    found: format!("status {status}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
