@@ -46,9 +46,9 @@ const LIST_PAGE: i64 = 200;
 /// paid request's document still says pending).
 const LIST_PAGES: usize = 10;
 /// How long a closed request stays listed on its requester's account: far
-/// longer than any payment can run (a request's time limit, with clocks a
-/// little apart).
-pub const CLOSED_KEPT: Duration = Duration::from_secs(3600);
+/// longer than any payment can run (a request's 10 s time limit), with
+/// instances' clocks minutes apart; short, so the list stays small.
+pub const CLOSED_KEPT: Duration = Duration::from_secs(600);
 
 /// A request as stored. `from` is asked to pay `to`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -121,7 +121,7 @@ pub(crate) struct AccountDoc {
     /// carry it as [`After::seq`].
     #[serde(default)]
     pub postings: i64,
-    /// The holder's requests declined or cancelled in the last hour: a
+    /// The holder's requests declined or cancelled in the last ten minutes: a
     /// payment's credit reads this document anyway, so a payment under way
     /// when one was closed refuses it here, and a close writes it, so a
     /// payment racing the close conflicts with it (`requests.rs`).
