@@ -60,6 +60,15 @@ fn id(request: &Value) -> String {
     request["id"].as_str().unwrap().to_owned()
 }
 
+/// A request document as stored, written past the bank: `from` asked by
+/// `to` for ₹0.01, expiring in an hour, in state `status`.
+fn stored_request(id: ObjectId, from: ObjectId, to: ObjectId, status: &str) -> Document {
+    let now = mongodb::bson::DateTime::now();
+    let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
+    doc! { "_id": id, "from": from, "to": to, "amount": 1_i64, "status": status,
+    "createdAt": now, "expiresAt": expires }
+}
+
 #[tokio::test]
 async fn a_request_is_asked_listed_and_paid_once_into_both_histories() {
     let env = TestEnv::new().await;
@@ -434,15 +443,10 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
     let asha_token = env.token(asha).await;
     // The oldest request is still pending; the 250 after it were paid
     // (their entries written here, not through the bank).
-    let now = mongodb::bson::DateTime::now();
-    let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
     let ids: Vec<ObjectId> = (0..251).map(|_| ObjectId::new()).collect();
     let requests: Vec<Document> = ids
         .iter()
-        .map(|id| {
-            doc! { "_id": id, "from": asha, "to": ravi, "amount": 1_i64, "status": "pending",
-            "createdAt": now, "expiresAt": expires }
-        })
+        .map(|id| stored_request(*id, asha, ravi, "pending"))
         .collect();
     env.db
         .collection::<Document>("requests")
@@ -453,7 +457,7 @@ async fn a_state_filter_looks_past_a_page_of_other_states() {
         .iter()
         .map(|id| {
             doc! { "_id": ObjectId::new(), "kind": "request", "from": asha, "to": ravi, "amount": 1_i64,
-            "createdAt": now, "request": id }
+            "createdAt": mongodb::bson::DateTime::now(), "request": id }
         })
         .collect();
     env.db
@@ -480,16 +484,11 @@ async fn requests_closed_by_the_first_release_keep_their_state_and_no_request_is
     set_balance(&env.db, asha, 10_000).await;
     let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
     // As the first release of requests stored them: the state in the document.
-    let now = mongodb::bson::DateTime::now();
-    let expires = mongodb::bson::DateTime::from_millis(now.timestamp_millis() + 3_600_000);
     for status in ["paid", "declined", "cancelled"] {
         let id = ObjectId::new();
         env.db
             .collection::<Document>("requests")
-            .insert_one(
-                doc! { "_id": id, "from": asha, "to": ravi, "amount": 1_i64, "status": status,
-                "createdAt": now, "expiresAt": expires },
-            )
+            .insert_one(stored_request(id, asha, ravi, status))
             .await
             .unwrap();
         let (_, listed) = api.get(&asha_token, &format!("/requests?status={status}")).await;
