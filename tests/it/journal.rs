@@ -388,8 +388,6 @@ async fn a_transfer_retried_across_the_upgrade_to_string_key_ids_moves_money_onc
 async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() {
     let env = TestEnv::new().await;
     let (a, b, first) = a_keyed_transfer(&env, "k").await;
-    let checks =
-        |report: paisa::server::bank::audit::Report| report.violations.into_iter().map(|v| v.check).collect::<Vec<_>>();
     // A second entry under the same key, a minute later: the key moved
     // money twice (its postings applied too, so only the key is wrong).
     let journal = env.db.collection::<Document>("transfers");
@@ -422,21 +420,14 @@ async fn the_audit_catches_a_key_applied_twice_and_a_record_without_its_entry() 
         )
         .await
         .unwrap();
-    let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
-        .await
-        .unwrap();
-    assert_eq!(checks(report), ["one idempotency key applied twice"]);
+    assert_eq!(audit_checks(&env).await, ["one idempotency key applied twice"]);
     // The first entry gone: its record names nothing (and the books no
     // longer balance for the two accounts).
     journal
         .delete_one(doc! { "_id": ObjectId::parse_str(&first.transfer_id).unwrap() })
         .await
         .unwrap();
-    let found = checks(
-        paisa::server::bank::audit::audit(&env.client, &env.db, 0)
-            .await
-            .unwrap(),
-    );
+    let found = audit_checks(&env).await;
     assert!(found.contains(&"idempotency record must name its entry"), "{found:?}");
     assert!(
         found.contains(&"balance must equal its entries' credits − debits"),
@@ -516,19 +507,14 @@ async fn the_audit_catches_a_paid_request_also_declined_or_asking_another_amount
         .unwrap();
     env.bank().pay_request(asha, &asked.id).await.unwrap();
     assert_books_balance(&env.db).await;
-    let checks =
-        |report: paisa::server::bank::audit::Report| report.violations.into_iter().map(|v| v.check).collect::<Vec<_>>();
     let requests = env.db.collection::<Document>("requests");
     let id = ObjectId::parse_str(&asked.id).unwrap();
     requests
         .update_one(doc! { "_id": id }, doc! { "$set": { "status": "declined" } })
         .await
         .unwrap();
-    let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
-        .await
-        .unwrap();
     assert_eq!(
-        checks(report),
+        audit_checks(&env).await,
         ["a request paid must not also be declined or cancelled"]
     );
     requests
@@ -538,8 +524,16 @@ async fn the_audit_catches_a_paid_request_also_declined_or_asking_another_amount
         )
         .await
         .unwrap();
+    assert_eq!(
+        audit_checks(&env).await,
+        ["an entry paying a request must match what was asked"]
+    );
+}
+
+/// The checks `paisa audit` finds broken in `env`'s database, in order.
+async fn audit_checks(env: &TestEnv) -> Vec<&'static str> {
     let report = paisa::server::bank::audit::audit(&env.client, &env.db, 0)
         .await
         .unwrap();
-    assert_eq!(checks(report), ["an entry paying a request must match what was asked"]);
+    report.violations.into_iter().map(|v| v.check).collect()
 }

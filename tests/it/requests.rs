@@ -56,6 +56,35 @@ impl Client {
     }
 }
 
+/// Two instances on one database; Asha holds ₹100, Ravi nothing.
+struct TwoInstances {
+    a: Client,
+    b: Client,
+    asha: ObjectId,
+    ravi: ObjectId,
+    asha_token: String,
+    ravi_token: String,
+}
+
+impl TwoInstances {
+    async fn new(env: &TestEnv) -> TwoInstances {
+        let a = Client::new(&env.serve().await);
+        let b = Client::new(&serve(env.other_instance_state()).await);
+        let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+        set_balance(&env.db, asha, 10_000).await;
+        set_balance(&env.db, ravi, 0).await;
+        let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+        TwoInstances {
+            a,
+            b,
+            asha,
+            ravi,
+            asha_token,
+            ravi_token,
+        }
+    }
+}
+
 fn id(request: &Value) -> String {
     request["id"].as_str().unwrap().to_owned()
 }
@@ -280,12 +309,14 @@ async fn every_refusal_is_the_documented_answer_and_changes_nothing() {
 #[tokio::test]
 async fn eight_concurrent_payments_of_one_request_move_money_once() {
     let env = TestEnv::new().await;
-    let a = Client::new(&env.serve().await);
-    let b = Client::new(&serve(env.other_instance_state()).await);
-    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env.db, asha, 10_000).await;
-    set_balance(&env.db, ravi, 0).await;
-    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let TwoInstances {
+        a,
+        b,
+        asha,
+        ravi,
+        asha_token,
+        ravi_token,
+    } = TwoInstances::new(&env).await;
     let request = a.ask(&ravi_token, asha, json!(7)).await;
     let path = format!("/requests/{}/pay", id(&request));
     let answers = futures::future::join_all((0..8).map(|i| {
@@ -336,12 +367,14 @@ async fn a_request_expires_as_a_state_and_can_no_longer_be_paid() {
 #[tokio::test]
 async fn a_payment_racing_a_decline_and_a_cancel_ends_the_request_one_way() {
     let env = TestEnv::new().await;
-    let a = Client::new(&env.serve().await);
-    let b = Client::new(&serve(env.other_instance_state()).await);
-    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env.db, asha, 10_000).await;
-    set_balance(&env.db, ravi, 0).await;
-    let (asha_token, ravi_token) = (env.token(asha).await, env.token(ravi).await);
+    let TwoInstances {
+        a,
+        b,
+        asha,
+        ravi,
+        asha_token,
+        ravi_token,
+    } = TwoInstances::new(&env).await;
     let mut paid = 0;
     for round in 0..6 {
         let request = a.ask(&ravi_token, asha, json!(1)).await;

@@ -68,9 +68,6 @@ pub(crate) struct RequestDoc {
     pub created_at: DateTime,
     #[serde(rename = "expiresAt")]
     pub expires_at: DateTime,
-    /// The journal entry that paid it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub entry: Option<ObjectId>,
 }
 
 /// Whose requests to list: those asking the caller to pay, or those the
@@ -113,7 +110,6 @@ impl Bank {
             status: "pending".into(),
             created_at: now,
             expires_at: DateTime::from_millis(now.timestamp_millis() + self.request_lifetime.as_millis() as i64),
-            entry: None,
         };
         let context = (self, &request);
         self.in_transaction(self.deadline(), context, |session, (bank, request)| {
@@ -466,16 +462,17 @@ impl Bank {
         if open.is_empty() {
             return Ok(requests);
         }
-        let paid: Vec<EntryDoc> = self
+        let paid: Vec<Document> = self
             .journal
+            .clone_with_type::<Document>()
             .find(doc! { "request": { "$in": &open } })
+            .projection(doc! { "request": 1 })
             .await?
             .try_collect()
             .await?;
-        for entry in paid {
-            if let Some(request) = requests.iter_mut().find(|r| Some(r.id) == entry.request) {
+        for id in paid.iter().filter_map(|e| e.get_object_id("request").ok()) {
+            if let Some(request) = requests.iter_mut().find(|r| r.id == id) {
                 request.status = "paid".to_owned();
-                request.entry = Some(entry.id);
             }
         }
         Ok(requests)

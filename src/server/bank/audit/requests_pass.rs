@@ -68,41 +68,52 @@ impl Audit {
                 )
             });
             if asked != Some((paid.from, paid.to, paid.amount)) {
-                self.violations.push(Violation {
-                    check: "an entry paying a request must match what was asked",
-                    account: None,
-                    user: paid.from.map(|f| f.to_hex()),
-                    expected: format!(
-                        "request {} from the entry's sender, to its recipient, of {} paise",
-                        paid.request.to_hex(),
-                        paid.amount
+                let expected = format!(
+                    "request {} from the entry's sender, to its recipient, of {} paise",
+                    paid.request.to_hex(),
+                    paid.amount
+                );
+                let recorded = match asked {
+                    None => format!("entry {}: no such request", paid.entry.to_hex()),
+                    Some((from, to, amount)) => format!(
+                        "entry {}: request from {}, to {}, of {amount} paise",
+                        paid.entry.to_hex(),
+                        from.map(|f| f.to_hex()).unwrap_or_default(),
+                        to.map(|t| t.to_hex()).unwrap_or_default(),
                     ),
-                    found: match asked {
-                        None => format!("entry {}: no such request", paid.entry.to_hex()),
-                        Some((from, to, amount)) => format!(
-                            "entry {}: request from {}, to {}, of {amount} paise",
-                            paid.entry.to_hex(),
-                            from.map(|f| f.to_hex()).unwrap_or_default(),
-                            to.map(|t| t.to_hex()).unwrap_or_default(),
-                        ),
-                    },
-                });
+                };
+                self.flag(
+                    paid,
+                    "an entry paying a request must match what was asked",
+                    expected,
+                    recorded,
+                );
             }
             let status = found.and_then(|r| r.get_str("status").ok()).unwrap_or("pending");
             if status != "pending" && status != "paid" {
-                self.violations.push(Violation {
-                    check: "a request paid must not also be declined or cancelled",
-                    account: None,
-                    user: paid.from.map(|f| f.to_hex()),
-                    expected: format!(
-                        "request {} paid by entry {}",
-                        paid.request.to_hex(),
-                        paid.entry.to_hex()
-                    ),
-                    found: format!("status {status}"),
-                });
+                let expected = format!(
+                    "request {} paid by entry {}",
+                    paid.request.to_hex(),
+                    paid.entry.to_hex()
+                );
+                self.flag(
+                    paid,
+                    "a request paid must not also be declined or cancelled",
+                    expected,
+                    format!("status {status}"),
+                );
             }
         }
         Ok(())
+    }
+
+    fn flag(&mut self, paid: &Paying, check: &'static str, expected: String, found: String) {
+        self.violations.push(Violation {
+            check,
+            account: None,
+            user: paid.from.map(|f| f.to_hex()),
+            expected,
+            found,
+        });
     }
 }
