@@ -1,6 +1,5 @@
 //! Connecting to MongoDB and creating the indexes the queries rely on.
 
-use super::bank::audit::KEY_LIFETIME;
 use super::bank::store;
 use super::config::SERVER_SELECTION_TIMEOUT;
 use mongodb::bson::{doc, Document};
@@ -170,11 +169,8 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
         ])
         .await?;
     super::session_store::ensure_indexes(db).await?;
-    // Idempotency records live for a key's lifetime (the transfer checks
-    // expiry too: the TTL monitor runs about once a minute).
-    let expiring = IndexOptions::builder().expire_after(KEY_LIFETIME).build();
-    db.collection::<mongodb::bson::Document>(store::IDEMPOTENCY)
-        .create_indexes([index(doc! { "createdAt": 1 }, Some(expiring))])
-        .await?;
+    // What expires (sessions, their log, idempotency records) is removed
+    // by each instance, through these.
+    super::expiry::ensure_indexes(db).await?;
     Ok(())
 }

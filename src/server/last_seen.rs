@@ -28,7 +28,6 @@
 
 use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
-use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,7 +44,7 @@ pub const IDLE_FOLD: Duration = Duration::from_secs(10 * 60);
 /// A session seen all along has its own document written this often.
 pub const ACTIVE_FOLD: Duration = Duration::from_secs(60 * 60);
 /// How long a log document is kept: past [`IDLE_FOLD`], with room for a
-/// slow flush (the TTL monitor adds up to a minute).
+/// slow flush (removal runs once a minute: `expiry.rs`).
 const LOG_KEPT: Duration = Duration::from_secs(15 * 60);
 /// How long one command may take.
 const COMMAND_LIMIT: Duration = Duration::from_secs(10);
@@ -267,17 +266,11 @@ fn report<T>(outcome: Result<mongodb::error::Result<T>, tokio::time::error::Elap
     }
 }
 
-/// The log's indexes: a session's newest entry first, and expiry.
+/// The log's index: a session's newest entry first (expiry's is
+/// `expiry.rs`'s).
 pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
-    let expire = IndexOptions::builder().expire_after(Duration::ZERO).build();
     db.collection::<Document>(SEEN)
-        .create_indexes([
-            IndexModel::builder().keys(doc! { "sessions": 1, "at": -1 }).build(),
-            IndexModel::builder()
-                .keys(doc! { "expiresAt": 1 })
-                .options(expire)
-                .build(),
-        ])
+        .create_index(IndexModel::builder().keys(doc! { "sessions": 1, "at": -1 }).build())
         .await?;
     Ok(())
 }

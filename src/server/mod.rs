@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod embedded;
 pub mod error;
+pub mod expiry;
 mod last_seen;
 pub mod live;
 pub mod middleware;

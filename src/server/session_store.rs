@@ -15,7 +15,6 @@ use super::last_seen::LastSeen;
 use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
-use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -46,7 +45,7 @@ struct SessionDoc {
     user_agent: String,
     /// The client's network, not its address: `203.0.113.0/24`, `2001:db8:1:2::/64`.
     network: String,
-    /// The TTL index removes it after this.
+    /// Removed after this (`expiry.rs`).
     #[serde(rename = "expiresAt")]
     expires_at: DateTime,
     revoked: bool,
@@ -377,18 +376,11 @@ impl SessionStore {
     }
 }
 
-/// The indexes sessions need: expiry (the TTL index drops a session once
-/// expired) and the user's sessions. Idempotent.
+/// The indexes sessions need: the user's sessions (expiry's is
+/// `expiry.rs`'s), and the log's. Idempotent.
 pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
-    let expire = IndexOptions::builder().expire_after(Duration::ZERO).build();
     db.collection::<Document>(SESSIONS)
-        .create_indexes([
-            IndexModel::builder()
-                .keys(doc! { "expiresAt": 1 })
-                .options(expire)
-                .build(),
-            IndexModel::builder().keys(doc! { "userId": 1 }).build(),
-        ])
+        .create_index(IndexModel::builder().keys(doc! { "userId": 1 }).build())
         .await?;
     super::last_seen::ensure_indexes(db).await
 }

@@ -66,6 +66,7 @@ pub async fn serve_on(
             throttle.forget_idle();
         }
     });
+    let expiring = super::expiry::sweep_every_minute(state.db.clone());
     let app = router(state);
     let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
@@ -116,6 +117,7 @@ pub async fn serve_on(
     live.close();
     graceful.shutdown().await;
     sweeper.abort();
+    expiring.abort();
     Ok(())
 }
 

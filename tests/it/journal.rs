@@ -11,6 +11,7 @@ use paisa::money::Money;
 use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
 use paisa::server::bank::{SignUp, MAX_GRANT, MIN_GRANT};
 use paisa::server::error::BankError;
+use paisa::server::expiry;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -306,16 +307,8 @@ async fn a_keyed_transfer(env: &TestEnv, key: &str) -> (ObjectId, ObjectId, pais
 async fn an_idempotency_key_is_remembered_for_a_day() {
     let env = TestEnv::new().await;
     let (a, b, first) = a_keyed_transfer(&env, "k").await;
-    // The records expire by a TTL index on their creation time.
-    let indexes = env
-        .db
-        .collection::<Document>("idempotencyKeys")
-        .list_indexes()
-        .await
-        .unwrap();
-    let indexes: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(indexes).await.unwrap();
-    assert!(indexes.iter().any(|i| i.keys == doc! { "createdAt": 1 }
-        && i.options.as_ref().and_then(|o| o.expire_after) == Some(Duration::from_secs(24 * 3600))));
+    // A record is kept for a day: a sweep now leaves it.
+    assert_eq!(expiry::sweep(&env.db, DateTime::now()).await.unwrap(), 0);
     // Within the day: a replay.
     let again = env
         .bank()
@@ -323,8 +316,8 @@ async fn an_idempotency_key_is_remembered_for_a_day() {
         .await
         .unwrap();
     assert_eq!(again.transfer_id, first.transfer_id);
-    // A day later (the record and the entry made 25 hours ago; the TTL
-    // monitor has not passed yet): the key is free for a new transfer.
+    // A day later (the record and the entry made 25 hours ago; no sweep
+    // has passed yet): the key is free for a new transfer.
     let day_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 25 * 3600 * 1000);
     env.db
         .collection::<Document>("idempotencyKeys")
@@ -347,6 +340,10 @@ async fn an_idempotency_key_is_remembered_for_a_day() {
     assert_ne!(later.transfer_id, first.transfer_id);
     assert_eq!(balance(&env.db, a).await, 9_800);
     assert_books_balance(&env.db).await;
+    // The new record, a day on, is removed by the sweep.
+    let day_on = DateTime::from_millis(DateTime::now().timestamp_millis() + 25 * 3600 * 1000);
+    assert_eq!(expiry::sweep(&env.db, day_on).await.unwrap(), 1);
+    assert_eq!(count(&env.db, "idempotencyKeys", doc! {}).await, 0);
 }
 
 #[tokio::test]

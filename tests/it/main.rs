@@ -12,6 +12,7 @@ mod common;
 mod api;
 mod app;
 mod bank;
+mod expiry;
 mod journal;
 mod layers;
 mod live;
