@@ -47,7 +47,7 @@ const EXPIRING: [Expiring; 3] = [
 ];
 
 /// How often expired documents are removed (MongoDB's TTL monitor's pace).
-pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Documents removed per statement: SecantusDB takes ~0.1 ms each, so no
 /// statement holds it for long when many expire at once.
 const BATCH: i64 = 500;
@@ -73,7 +73,13 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             .filter_map(|options: IndexOptions| options.name)
             .collect();
         for name in ttl {
-            collection.drop_index(name).await?;
+            // Left (only a stall to come), or dropped by another instance
+            // starting too (27: no such index).
+            if let Err(e) = collection.drop_index(&name).await {
+                if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
+                    tracing::warn!(error = %e, index = name, "a TTL index was not dropped");
+                }
+            }
         }
     }
     Ok(())

@@ -5,6 +5,8 @@ use crate::common::db::{assert_books_balance, balance, set_balance};
 use crate::common::{serve, TestEnv};
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
+use paisa::money::Money;
+use paisa::server::error::BankError;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -560,5 +562,61 @@ async fn requests_closed_by_the_first_release_keep_their_state_and_no_request_is
         matches!(&*refused.kind, ErrorKind::Write(WriteFailure::WriteError(w)) if w.code == 11000),
         "{refused}"
     );
+    assert_books_balance(&env.db).await;
+}
+
+/// Waits (at most 5 s) until `holds` is true.
+async fn until(what: &str, holds: impl Fn() -> bool) {
+    let began = std::time::Instant::now();
+    while !holds() {
+        assert!(began.elapsed() < Duration::from_secs(5), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A payment starts from what the live feed keeps of a pending request
+/// rather than reading it: another instance has it within a second of its
+/// making, and forgets it once it is declined or paid anywhere.
+#[tokio::test]
+async fn another_instance_pays_from_memory_and_forgets_a_request_once_closed_or_paid() {
+    let env = TestEnv::new().await;
+    let other = env.other_instance_state();
+    let (a, b) = (env.bank(), &other.bank);
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    set_balance(&env.db, ravi, 0).await;
+    let payer = asha.to_hex();
+    let declined = a
+        .request(ravi, &payer, Money::from_paise(100), Some("tea"))
+        .await
+        .unwrap();
+    let paid = a
+        .request(ravi, &payer, Money::from_paise(100), Some("lunch"))
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    until("the other instance keeps both", || {
+        b.pays_from_memory(&declined.id) && b.pays_from_memory(&paid.id)
+    })
+    .await;
+    assert!(began.elapsed() < Duration::from_secs(1), "{:?}", began.elapsed());
+
+    a.decline_request(asha, &declined.id, false).await.unwrap();
+    until("the decline is heard", || !b.pays_from_memory(&declined.id)).await;
+    assert!(matches!(
+        b.pay_request(asha, &declined.id).await,
+        Err(BankError::NotPending)
+    ));
+    let receipt = b.pay_request(asha, &paid.id).await.unwrap();
+    assert_eq!(receipt.balance, Money::from_paise(9_900));
+    until("the payment is heard by both", || {
+        !a.pays_from_memory(&paid.id) && !b.pays_from_memory(&paid.id)
+    })
+    .await;
+    assert!(matches!(
+        a.pay_request(asha, &paid.id).await,
+        Err(BankError::NotPending)
+    ));
+    assert_eq!(balance(&env.db, ravi).await, 100);
     assert_books_balance(&env.db).await;
 }

@@ -6,6 +6,7 @@
 //! - `validate`: checks on what users type;
 //! - `journal`: entries, postings, the issuer;
 //! - `directory`: every user's name in memory, for search;
+//! - `asks`: what pending requests ask, in memory, for payments;
 //! - `users`, `search`, `transfers`, `history`, `requests`, `recent`: the operations;
 //! - `since`: what an account saw after a point, for live streams;
 //! - `migrate`: bringing first-release balances into the journal;
@@ -13,6 +14,7 @@
 //! - `txn`: how every transaction runs and retries;
 //! - `guards`: the outage breaker and the in-process account locks.
 
+mod asks;
 pub mod audit;
 pub mod directory;
 mod guards;
@@ -39,6 +41,7 @@ pub use users::{Import, ProfileUpdate, SignUp};
 
 use crate::money::Money;
 use crate::server::passwords::Passwords;
+use asks::Asks;
 use directory::Directory;
 use guards::{AccountLocks, Outage};
 use mongodb::bson::Document;
@@ -77,6 +80,8 @@ pub struct Bank {
     outage: Arc<Outage>,
     /// Search's read model; kept only once `follow_directory` runs.
     directory: Arc<Directory>,
+    /// Payments' read model of pending requests; kept by the live feed.
+    asks: Arc<Asks>,
 }
 
 impl Bank {
@@ -97,6 +102,7 @@ impl Bank {
             locks: Arc::new(AccountLocks::new(1024)),
             outage: Arc::default(),
             directory: Arc::new(Directory::new(directory::DEFAULT_MAX_USERS)),
+            asks: Arc::default(),
         }
     }
 
@@ -122,5 +128,10 @@ impl Bank {
 
     pub fn stats(&self) -> &TxnStats {
         &self.stats
+    }
+
+    /// What pending requests ask, as the live feed keeps it.
+    pub(crate) fn asks(&self) -> &Asks {
+        &self.asks
     }
 }

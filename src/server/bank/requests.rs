@@ -15,7 +15,9 @@
 //! committed can miss the status; its credit reads that account anyway and
 //! refuses a request listed there, and a close that commits while a
 //! payment runs conflicts with the payment's write of the same account:
-//! whichever loses reruns and finds the request closed.
+//! whichever loses reruns and finds the request closed. (What a payment
+//! reads first usually comes from memory, kept by the live feed: `asks.rs`
+//! says why that is as good as the read.)
 
 use super::history::unknown;
 use super::journal::ISSUER;
@@ -251,13 +253,13 @@ impl Bank {
     /// it.
     pub async fn pay_request(&self, payer: ObjectId, id: &str) -> Result<Receipt, BankError> {
         let id = ObjectId::parse_str(id.trim()).map_err(|_| BankError::NoSuchRequest)?;
-        // The ask never changes: read once, outside.
-        let request = self
-            .requests
-            .find_one(doc! { "_id": id })
-            .await?
-            .filter(|r| r.from == payer)
-            .ok_or(BankError::NoSuchRequest)?;
+        // The ask never changes: kept by the live feed (`asks.rs`), else
+        // read once, outside.
+        let request = match self.asks.get(id, self.now()) {
+            Some(ask) => Some(ask),
+            None => self.requests.find_one(doc! { "_id": id }).await?,
+        };
+        let request = request.filter(|r| r.from == payer).ok_or(BankError::NoSuchRequest)?;
         if request.status != "pending" {
             return Err(BankError::NotPending);
         }
@@ -269,6 +271,12 @@ impl Bank {
             bank.pay_once(session, request).boxed()
         })
         .await
+    }
+
+    /// Whether a payment of request `id` would start from what the live
+    /// feed keeps (`asks.rs`) rather than a read.
+    pub fn pays_from_memory(&self, id: &str) -> bool {
+        ObjectId::parse_str(id).is_ok_and(|id| self.asks.get(id, self.now()).is_some())
     }
 
     async fn pay_once(&self, session: &mut ClientSession, request: &RequestDoc) -> Result<Receipt, BankError> {

@@ -1,7 +1,8 @@
 //! The instance's one change stream on journal inserts and payment request
 //! changes, fanned out in process to the users listening here. Whichever
 //! instance committed a change, every instance sees it; each delivers it to
-//! its own streams.
+//! its own streams. It also keeps the bank's memory of what pending
+//! requests ask (`bank/asks.rs`), from which payments start.
 
 use super::{Delivery, Live};
 use crate::model::UserSummary;
@@ -54,6 +55,8 @@ impl Live {
                 if let Err(e) = feed.run().await {
                     tracing::warn!(error = %e, "journal change stream interrupted; reconnecting");
                 }
+                // What it brought may be out of date until it runs again.
+                feed.bank.asks().forget_all();
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
@@ -112,6 +115,8 @@ impl Feed {
                 self.live.catch_up_all();
                 return Ok(());
             }
+            let asks = self.bank.asks();
+            asks.heard(event.cluster_time);
             let collection = event.ns.as_ref().and_then(|ns| ns.coll.as_deref());
             let key = event.document_key.as_ref().and_then(|k| k.get_object_id("_id").ok());
             let mut changes = Vec::with_capacity(2);
@@ -126,6 +131,13 @@ impl Feed {
                 (Some(REQUESTS), Some(doc)) => changes.extend(from_document(doc).ok().map(Change::Request)),
                 (Some(REQUESTS), None) => changes.extend(key.map(Change::RequestChanged)),
                 _ => {}
+            }
+            for change in &changes {
+                match change {
+                    Change::Request(request) => asks.remember(request),
+                    Change::RequestChanged(id) => asks.forget(*id),
+                    Change::Entry(_) => {}
+                }
             }
             for change in changes {
                 if self.entries.send(change).await.is_err() {
