@@ -24,9 +24,46 @@ use std::time::Duration;
 
 /// How far behind the database the stream may be for asks to be trusted.
 pub const LAG_LIMIT: Duration = Duration::from_secs(60);
-/// Asks kept at most (~200 bytes each, 10 MB in all): requests made
-/// past it are read when paid.
-pub const MAX_ASKS: usize = 50_000;
+/// Asks kept at most (about 100 bytes each without a note: 10 MB in
+/// all): requests made past it are read when paid.
+pub const MAX_ASKS: usize = 100_000;
+
+/// What a pending request asks, compactly: it never changes.
+struct Ask {
+    from: ObjectId,
+    to: ObjectId,
+    amount: i64,
+    created_at: i64,
+    expires_at: i64,
+    note: Option<Box<str>>,
+}
+
+impl Ask {
+    fn of(request: &RequestDoc) -> Ask {
+        Ask {
+            from: request.from,
+            to: request.to,
+            amount: request.amount,
+            created_at: request.created_at.timestamp_millis(),
+            expires_at: request.expires_at.timestamp_millis(),
+            note: request.note.as_deref().map(Box::from),
+        }
+    }
+
+    /// The request `id` as stored, pending.
+    fn request(&self, id: ObjectId) -> RequestDoc {
+        RequestDoc {
+            id,
+            from: self.from,
+            to: self.to,
+            amount: self.amount,
+            note: self.note.as_deref().map(str::to_owned),
+            status: "pending".to_owned(),
+            created_at: DateTime::from_millis(self.created_at),
+            expires_at: DateTime::from_millis(self.expires_at),
+        }
+    }
+}
 
 /// The pending requests the stream has brought, and how current it is.
 #[derive(Default)]
@@ -36,7 +73,7 @@ pub struct Asks {
 
 #[derive(Default)]
 struct Inner {
-    asks: HashMap<ObjectId, RequestDoc>,
+    asks: HashMap<ObjectId, Ask>,
     /// The cluster time of the last change the stream brought (seconds);
     /// none while it is not open.
     heard: Option<u32>,
@@ -55,7 +92,7 @@ impl Asks {
     pub fn remember(&self, request: &RequestDoc) {
         let mut inner = self.lock();
         if request.status == "pending" && inner.asks.len() < MAX_ASKS {
-            inner.asks.insert(request.id, request.clone());
+            inner.asks.insert(request.id, Ask::of(request));
         }
     }
 
@@ -82,11 +119,11 @@ impl Asks {
             return None;
         }
         let ask = inner.asks.get(&id)?;
-        if ask.expires_at <= now {
+        if ask.expires_at <= now.timestamp_millis() {
             inner.asks.remove(&id);
             return None;
         }
-        Some(ask.clone())
+        Some(ask.request(id))
     }
 
     #[cfg(test)]
