@@ -617,6 +617,20 @@ async fn another_instance_pays_from_memory_and_forgets_a_request_once_closed_or_
         a.pay_request(asha, &paid.id).await,
         Err(BankError::NotPending)
     ));
+    // One deleted past the bank (by hand) is forgotten too: there is none.
+    let deleted = a.request(ravi, &payer, Money::from_paise(100), None).await.unwrap();
+    until("the other instance keeps it", || b.pays_from_memory(&deleted.id)).await;
+    let deleted_id = ObjectId::parse_str(&deleted.id).unwrap();
+    env.db
+        .collection::<Document>("requests")
+        .delete_one(doc! { "_id": deleted_id })
+        .await
+        .unwrap();
+    until("the deletion is heard", || !b.pays_from_memory(&deleted.id)).await;
+    assert!(matches!(
+        b.pay_request(asha, &deleted.id).await,
+        Err(BankError::NoSuchRequest)
+    ));
     assert_eq!(balance(&env.db, ravi).await, 100);
     assert_books_balance(&env.db).await;
 }

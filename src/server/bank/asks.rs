@@ -23,7 +23,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// How far behind the database the stream may be for asks to be trusted.
+/// A close stays listed on the requester's account for
+/// [`CLOSED_KEPT`](super::requests::CLOSED_KEPT): what is left of it
+/// (nine minutes) is the room for the clocks of the database, this
+/// instance and the instances that close requests to disagree.
 pub const LAG_LIMIT: Duration = Duration::from_secs(60);
+const _: () = assert!(LAG_LIMIT.as_secs() * 5 <= super::requests::CLOSED_KEPT.as_secs());
 /// Asks kept at most (about 100 bytes each without a note: 10 MB in
 /// all): requests made past it are read when paid.
 pub const MAX_ASKS: usize = 100_000;
@@ -91,7 +96,16 @@ impl Asks {
     /// A new request, pending when made.
     pub fn remember(&self, request: &RequestDoc) {
         let mut inner = self.lock();
-        if request.status == "pending" && inner.asks.len() < MAX_ASKS {
+        if request.status != "pending" {
+            return;
+        }
+        if inner.asks.len() >= MAX_ASKS {
+            // Full: those expired make room (a request nobody answers is
+            // never closed).
+            let now = DateTime::now().timestamp_millis();
+            inner.asks.retain(|_, ask| ask.expires_at > now);
+        }
+        if inner.asks.len() < MAX_ASKS {
             inner.asks.insert(request.id, Ask::of(request));
         }
     }

@@ -48,7 +48,8 @@ const LIST_PAGE: i64 = 200;
 /// paid request's document still says pending).
 const LIST_PAGES: usize = 10;
 /// How long a closed request stays listed on its requester's account: far
-/// longer than any payment can run (a request's 10 s time limit), with
+/// longer than any payment can run (a request's 10 s time limit) or than a
+/// payment's memory of the request may lag (`asks.rs`'s `LAG_LIMIT`), with
 /// instances' clocks minutes apart; short, so the list stays small.
 pub const CLOSED_KEPT: Duration = Duration::from_secs(600);
 

@@ -123,7 +123,8 @@ impl Bank {
     /// Every new journal entry (one naming a request is its payment),
     /// every new payment request in full and every request declined or
     /// cancelled (by its id: the feed reads those itself, together, and
-    /// only when someone here listens), from `resume` on (a token this
+    /// only when someone here listens; also any changed or deleted past
+    /// the bank, and the collection's drop), from `resume` on (a token this
     /// stream gave before) or from now: the live feed's one change stream,
     /// on the database, filtered by the server to those two collections.
     pub(crate) async fn watch_changes(
@@ -134,7 +135,7 @@ impl Bank {
         let requests = self.requests.name().to_owned();
         let watched = doc! { "$or": [
             { "ns.coll": journal, "operationType": "insert" },
-            { "ns.coll": requests, "operationType": { "$in": ["insert", "update"] } },
+            { "ns.coll": requests, "operationType": { "$in": ["insert", "update", "replace", "delete", "drop", "rename"] } },
             { "operationType": { "$in": ["invalidate", "dropDatabase"] } },
         ] };
         self.client

@@ -130,8 +130,8 @@ impl Bank {
         else {
             return Ok(None);
         };
-        // A key is remembered for its lifetime; past it (the database's TTL
-        // monitor may not have passed yet) it is free for a new transfer.
+        // A key is remembered for its lifetime; past it (removal runs once
+        // a minute: `expiry.rs`) it is free for a new transfer.
         let age = DateTime::now().timestamp_millis() - first.created_at.timestamp_millis();
         if age >= KEY_LIFETIME.as_millis() as i64 {
             self.idempotency.delete_one(doc! { "_id": id }).session(session).await?;

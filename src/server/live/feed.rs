@@ -128,8 +128,13 @@ impl Feed {
                         changes.insert(0, Change::Entry(entry));
                     }
                 }
-                (Some(REQUESTS), Some(doc)) => changes.extend(from_document(doc).ok().map(Change::Request)),
-                (Some(REQUESTS), None) => changes.extend(key.map(Change::RequestChanged)),
+                (Some(REQUESTS), Some(doc)) if event.operation_type == OperationType::Insert => {
+                    changes.extend(from_document(doc).ok().map(Change::Request));
+                }
+                // Closed, or changed or deleted past the bank.
+                (Some(REQUESTS), _) if key.is_some() => changes.extend(key.map(Change::RequestChanged)),
+                // The collection dropped or renamed.
+                (Some(REQUESTS), _) => asks.forget_all(),
                 _ => {}
             }
             for change in &changes {
