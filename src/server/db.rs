@@ -115,12 +115,13 @@ pub async fn ping(db: &Database) -> bool {
         .is_ok_and(|r| r.is_ok())
 }
 
-/// Drops an index an earlier release made, if it is there.
-async fn drop_old_index(collection: &mongodb::Collection<mongodb::bson::Document>, name: &str) {
+/// Drops an index an earlier release made, if it is there (another
+/// instance starting too may have dropped it first); one left is logged.
+pub(super) async fn drop_old_index(collection: &mongodb::Collection<mongodb::bson::Document>, name: &str) {
     if let Err(e) = collection.drop_index(name).await {
         // 27: no such index (already dropped, or never made).
         if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
-            tracing::debug!(error = %e, index = name, "an old index was not dropped");
+            tracing::warn!(error = %e, index = name, "an old index was not dropped");
         }
     }
 }

@@ -79,13 +79,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             .filter_map(|options: IndexOptions| options.name)
             .collect();
         for name in ttl {
-            // Left (only a stall to come), or dropped by another instance
-            // starting too (27: no such index).
-            if let Err(e) = collection.drop_index(&name).await {
-                if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
-                    tracing::warn!(error = %e, index = name, "a TTL index was not dropped");
-                }
-            }
+            super::db::drop_old_index(&collection, &name).await;
         }
     }
     Ok(())
