@@ -18,8 +18,8 @@ use paisa::money::Money;
 use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
 use paisa::server::bank::txn::{self, Retry, TxnStats};
 use paisa::server::bank::{Bank, Import};
-use paisa::server::passwords::Passwords;
-use paisa::server::tokens::Tokens;
+use paisa::server::auth::passwords::Passwords;
+use paisa::server::auth::tokens::Tokens;
 use paisa::server::{db, embedded::EmbeddedMongo};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -276,7 +276,7 @@ async fn main() -> Result<(), String> {
     // signed with the server's secret.
     let signer = Tokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
     let ids: Vec<ObjectId> = users.iter().map(|u| u.id).collect();
-    let sessions = paisa::server::session_store::SessionStore::new(&database, signer.ttl())
+    let sessions = paisa::server::auth::sessions::SessionStore::new(&database, signer.ttl())
         .open_many(&ids, &Default::default())
         .await
         .map_err(|e| format!("sessions: {e}"))?;

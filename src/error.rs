@@ -22,7 +22,7 @@ pub enum AppError {
     #[error("Please sign in again")]
     Unauthorized,
     #[error("Too many attempts, try again in a minute")]
-    TooManyRequests,
+    RateLimited,
     #[error("The service is busy, try again")]
     Unavailable,
     #[error("Something went wrong, try again")]
@@ -59,7 +59,7 @@ impl AppError {
             AppError::Invalid { .. } | AppError::InsufficientBalance | AppError::InvalidAccount => 400,
             AppError::BadCredentials | AppError::Unauthorized => 401,
             AppError::EmailTaken => 409,
-            AppError::TooManyRequests => 429,
+            AppError::RateLimited => 429,
             AppError::Unavailable => 503,
             AppError::Internal | AppError::Transport(_) => 500,
         }
@@ -76,7 +76,7 @@ impl AppError {
                 field: None,
                 message: "That is more than Paisa accepts in one request".into(),
             },
-            429 => AppError::TooManyRequests,
+            429 => AppError::RateLimited,
             503 | 504 => AppError::Unavailable,
             400..=499 => AppError::Invalid {
                 field: None,

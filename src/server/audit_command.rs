@@ -2,11 +2,11 @@
 //! so in one line (exit 0), lists what does not add up (exit 1), or says in
 //! one line why it cannot run (exit 2). It never writes.
 
-use super::bank::audit::{audit_with_progress, Progress, Report};
-use super::bank::store::{ACCOUNTS, JOURNAL};
-use super::config::AuditArgs;
-use super::db;
-use super::embedded::{self, EmbeddedMongo};
+use crate::server::bank::audit::{audit_with_progress, Progress, Report};
+use crate::server::bank::store::{ACCOUNTS, JOURNAL};
+use crate::server::config::AuditArgs;
+use crate::server::db;
+use crate::server::embedded::{self, EmbeddedMongo};
 use crate::money::Money;
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! Connecting to MongoDB and creating the indexes the queries rely on.
 
-use super::bank::store;
-use super::config::SERVER_SELECTION_TIMEOUT;
+use crate::server::bank::store;
+use crate::server::config::SERVER_SELECTION_TIMEOUT;
 use mongodb::bson::{doc, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, ResumeToken};
 use mongodb::change_stream::ChangeStream;
@@ -163,15 +163,15 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     journal
         .create_indexes([index(doc! { "request": 1 }, Some(once))])
         .await?;
-    db.collection::<mongodb::bson::Document>(super::bank::requests::REQUESTS)
+    db.collection::<mongodb::bson::Document>(crate::server::bank::requests::REQUESTS)
         .create_indexes([
             index(doc! { "from": 1, "_id": -1 }, None),
             index(doc! { "to": 1, "_id": -1 }, None),
         ])
         .await?;
-    super::session_store::ensure_indexes(db).await?;
+    crate::server::auth::sessions::ensure_indexes(db).await?;
     // What expires (sessions, their log, idempotency records) is removed
     // by each instance, through these.
-    super::expiry::ensure_indexes(db).await?;
+    crate::server::expiry::ensure_indexes(db).await?;
     Ok(())
 }

@@ -10,10 +10,10 @@
 //! waited 1.1 s once a minute. This range read costs nothing while nothing
 //! has expired, on SecantusDB and on MongoDB alike.
 
-use super::bank::audit::KEY_LIFETIME;
-use super::bank::store::IDEMPOTENCY;
-use super::last_seen::SEEN;
-use super::session_store::SESSIONS;
+use crate::server::bank::audit::KEY_LIFETIME;
+use crate::server::bank::store::IDEMPOTENCY;
+use crate::server::auth::sessions::last_seen::SEEN;
+use crate::server::auth::sessions::SESSIONS;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::options::IndexOptions;
@@ -79,7 +79,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
             .filter_map(|options: IndexOptions| options.name)
             .collect();
         for name in ttl {
-            super::db::drop_old_index(&collection, &name).await;
+            crate::server::db::drop_old_index(&collection, &name).await;
         }
     }
     Ok(())

@@ -2,13 +2,13 @@
 //! MONGODB_URI is set), indexes, the HTTP server; on SIGINT or SIGTERM,
 //! drain requests, then stop the embedded database.
 
-use super::audit_command;
-use super::config::{Command, Config};
-use super::db;
-use super::embedded::EmbeddedMongo;
-use super::router::router;
-use super::state::{AppState, REQUEST_TIME_LIMIT};
-use super::tokens::Tokens;
+use crate::server::audit_command;
+use crate::server::config::{Command, Config};
+use crate::server::db;
+use crate::server::embedded::EmbeddedMongo;
+use crate::server::http::router::router;
+use crate::server::state::{AppState, REQUEST_TIME_LIMIT};
+use crate::server::auth::tokens::Tokens;
 use axum::extract::ConnectInfo;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ pub async fn serve_on(
             throttle.forget_idle();
         }
     });
-    let expiring = super::expiry::sweep_every_minute(state.db.clone());
+    let expiring = crate::server::expiry::sweep_every_minute(state.db.clone());
     let app = router(state);
     let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();

@@ -1,12 +1,12 @@
 //! What every request handler shares, built once at start.
 
-use super::bank::Bank;
-use super::config::{self, Config};
-use super::live::{self, Live};
-use super::passwords::Passwords;
-use super::session_store::SessionStore;
-use super::throttle::{Limits, Throttle};
-use super::tokens::Tokens;
+use crate::server::bank::Bank;
+use crate::server::config::{self, Config};
+use crate::server::live::{self, Live};
+use crate::server::auth::passwords::Passwords;
+use crate::server::auth::sessions::SessionStore;
+use crate::server::auth::throttle::{Limits, Throttle};
+use crate::server::auth::tokens::Tokens;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use mongodb::Database;

@@ -3,11 +3,11 @@
 //! UI is told.
 
 use crate::error::AppError;
-use crate::server::error::{BankError, Kind};
-use crate::server::session::{
+use crate::server::bank::error::{BankError, Kind};
+use crate::server::auth::extract::{
     self, clear_session_cookie, session_cookie, AuthUser, ClientAddress, NotSignedIn, SignInRefused,
 };
-use crate::server::session_store::Device;
+use crate::server::auth::sessions::Device;
 use crate::server::state::AppState;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -40,7 +40,7 @@ impl From<BankError> for AppError {
             (Kind::Unauthorized, _) => AppError::Unauthorized,
             (Kind::NoSuchRequest, _) => AppError::invalid("request", "No such request"),
             (Kind::NotPending, _) => AppError::invalid("request", "This request is no longer pending"),
-            (Kind::TooManyRequests, _) => AppError::invalid(
+            (Kind::PendingLimit, _) => AppError::invalid(
                 "request",
                 format!(
                     "You have {} requests waiting: cancel one first",
@@ -127,10 +127,10 @@ pub fn throttle_password_change(user: ObjectId) -> Result<(), AppError> {
 /// "Too many attempts", with the `Retry-After` the wait gives.
 fn too_many(wait: std::time::Duration) -> AppError {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        let secs = crate::server::throttle::retry_after_secs(wait);
+        let secs = crate::server::auth::throttle::retry_after_secs(wait);
         response.insert_header(axum::http::header::RETRY_AFTER, secs.into());
     }
-    AppError::TooManyRequests
+    AppError::RateLimited
 }
 
 /// Runs a server function's body; an error also sets the response's

@@ -6,7 +6,7 @@ use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::Database;
 use paisa::server::bank::journal::ISSUER;
 use paisa::server::bank::Bank;
-use paisa::server::passwords::Passwords;
+use paisa::server::auth::passwords::Passwords;
 use std::collections::HashMap;
 use std::time::Duration;
 

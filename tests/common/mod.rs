@@ -17,9 +17,9 @@ use mongodb::bson::oid::ObjectId;
 use paisa::money::Money;
 use paisa::server::bank::{Bank, Import, MAX_GRANT, MIN_GRANT};
 use paisa::server::embedded::EmbeddedMongo;
-use paisa::server::passwords::Passwords;
+use paisa::server::auth::passwords::Passwords;
 use paisa::server::state::AppState;
-use paisa::server::tokens::Tokens;
+use paisa::server::auth::tokens::Tokens;
 use rand::Rng;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -155,8 +155,8 @@ impl TestEnv {
 
     /// A session token for `user`, as signing in would give: a new session.
     pub async fn token(&self, user: ObjectId) -> String {
-        let device = paisa::server::session_store::Device::default();
-        paisa::server::session::open(&self.state, user, &device)
+        let device = paisa::server::auth::sessions::Device::default();
+        paisa::server::auth::extract::open(&self.state, user, &device)
             .await
             .expect("open a session")
     }

@@ -10,7 +10,7 @@ use paisa::model::{Direction, EntryKind};
 use paisa::money::Money;
 use paisa::server::bank::journal::ISSUER;
 use paisa::server::bank::{ProfileUpdate, SignUp, MAX_GRANT, MIN_GRANT};
-use paisa::server::error::BankError;
+use paisa::server::bank::error::BankError;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

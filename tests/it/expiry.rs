@@ -10,7 +10,7 @@ use mongodb::IndexModel;
 use paisa::money::Money;
 use paisa::server::bank::audit::KEY_LIFETIME;
 use paisa::server::expiry;
-use paisa::server::session_store::SessionStore;
+use paisa::server::auth::sessions::SessionStore;
 use std::time::Duration;
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use paisa::model::{Direction, EntryKind};
 use paisa::money::Money;
 use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
 use paisa::server::bank::{SignUp, MAX_GRANT, MIN_GRANT};
-use paisa::server::error::BankError;
+use paisa::server::bank::error::BankError;
 use paisa::server::expiry;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@ use mongodb::bson::{doc, oid::ObjectId};
 use paisa::model::UserSummary;
 use paisa::server::bank::validate::is_invisible;
 use paisa::server::bank::{ProfileUpdate, SignUp};
-use paisa::server::error::BankError;
+use paisa::server::bank::error::BankError;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

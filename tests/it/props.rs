@@ -15,7 +15,7 @@ use axum::http::{header, HeaderValue, Request, StatusCode};
 use mongodb::bson::{doc, oid::ObjectId};
 use paisa::money::{Money, MoneyError, MAX_PAISE};
 use paisa::server::bank::validate::{check_password, clean_name, normalize_email};
-use paisa::server::rest::extract::StrictJson;
+use paisa::server::http::rest::extract::StrictJson;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Value};
@@ -494,7 +494,7 @@ proptest! {
 // ----- request bodies through the real router -------------------------------------------
 //
 // The REST handlers' body types are private, so their deserialisation is
-// exercised through `paisa::server::router::router` in process (no socket), over a
+// exercised through `paisa::server::http::router::router` in process (no socket), over a
 // real database. Every generated request is invalid; each property checks the
 // documented answer and that the database did not change.
 
@@ -561,7 +561,7 @@ fn world() -> &'static World {
                 })
                 .collect();
             World {
-                app: paisa::server::router::router(env.state.clone()),
+                app: paisa::server::http::router::router(env.state.clone()),
                 alice_token: env.token(alice).await,
                 carol_token: env.token(carol).await,
                 dave_token: env.token(dave).await,

@@ -6,7 +6,7 @@ use crate::common::{serve, TestEnv};
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::error::{ErrorKind, WriteFailure};
 use paisa::money::Money;
-use paisa::server::error::BankError;
+use paisa::server::bank::error::BankError;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 
 use crate::common::TestEnv;
 use paisa::server::bank::{Bank, ProfileUpdate, SignUp};
-use paisa::server::passwords::Passwords;
+use paisa::server::auth::passwords::Passwords;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};

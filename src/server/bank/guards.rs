@@ -3,7 +3,7 @@
 //! the account locks (transfers in this process that touch one account take
 //! turns instead of conflicting).
 
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use mongodb::bson::oid::ObjectId;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, MutexGuard};

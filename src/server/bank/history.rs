@@ -6,7 +6,7 @@ use super::store::{EntryDoc, NameDoc};
 use super::{Bank, HISTORY_MAX};
 use crate::model::{Direction, HistoryEntry, HistoryPage, UserSummary};
 use crate::money::Money;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 

@@ -12,7 +12,7 @@ use super::store::{is_duplicate_key, AccountDoc, After, EntryDoc};
 use super::Bank;
 use crate::model::EntryKind;
 use crate::money::{Money, MAX_PAISE};
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 use mongodb::ClientSession;
 

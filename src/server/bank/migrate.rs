@@ -13,7 +13,7 @@ use super::store::{is_duplicate_key, After, EntryDoc};
 use super::Bank;
 use crate::model::EntryKind;
 use crate::money::Money;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::ClientSession;

@@ -17,6 +17,7 @@
 mod asks;
 pub mod audit;
 pub mod directory;
+pub mod error;
 mod guards;
 mod history;
 pub mod journal;
@@ -40,7 +41,7 @@ pub use txn::{transaction_options, TxnStats};
 pub use users::{Import, ProfileUpdate, SignUp};
 
 use crate::money::Money;
-use crate::server::passwords::Passwords;
+use crate::server::auth::passwords::Passwords;
 use asks::Asks;
 use directory::Directory;
 use guards::{AccountLocks, Outage};

@@ -6,7 +6,7 @@ use super::journal::ISSUER;
 use super::store::EntryDoc;
 use super::Bank;
 use crate::model::UserSummary;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId};
 

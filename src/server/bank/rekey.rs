@@ -12,7 +12,7 @@
 
 use super::store::{idempotency_id, only_duplicate_keys};
 use super::Bank;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 

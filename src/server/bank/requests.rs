@@ -25,7 +25,7 @@ use super::store::{AccountDoc, ClosedRequest, EntryDoc};
 use super::{store, validate, Bank};
 use crate::model::{EntryKind, PaymentRequest, Receipt, RequestStatus};
 use crate::money::Money;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::{FutureExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::ClientSession;
@@ -124,7 +124,7 @@ impl Bank {
                     .session(&mut *session)
                     .await?;
                 if bank.at_pending_limit(session, request.to).await? {
-                    return Err(BankError::TooManyRequests);
+                    return Err(BankError::PendingLimit);
                 }
                 bank.requests.insert_one(&**request).session(&mut *session).await?;
                 Ok(())

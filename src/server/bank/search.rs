@@ -6,7 +6,7 @@
 use super::store::NameDoc;
 use super::{Bank, SEARCH_LIMIT};
 use crate::model::UserSummary;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 

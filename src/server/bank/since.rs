@@ -14,7 +14,7 @@ use super::store::EntryDoc;
 use super::Bank;
 use crate::model::{HistoryEntry, UserSummary};
 use crate::money::Money;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, ResumeToken};

@@ -9,7 +9,7 @@ use super::store::{idempotency_id, After, EntryDoc, IdempotencyDoc};
 use super::{validate, Bank};
 use crate::model::{EntryKind, Receipt};
 use crate::money::Money;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::FutureExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 use mongodb::ClientSession;

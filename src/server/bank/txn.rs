@@ -4,7 +4,7 @@
 
 use super::guards::Outage;
 use super::Bank;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::future::BoxFuture;
 use mongodb::options::{Acknowledgment, ReadConcern, TransactionOptions, WriteConcern};
 use mongodb::ClientSession;

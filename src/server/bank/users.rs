@@ -9,7 +9,7 @@ use super::validate::{check_password, clean_name, normalize_email};
 use super::{Bank, MAX_GRANT, MIN_GRANT};
 use crate::model::{EntryKind, Me, UserSummary};
 use crate::money::{Money, MAX_PAISE};
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::FutureExt;
 use mongodb::bson::{doc, oid::ObjectId};
 use rand::Rng;
@@ -29,7 +29,7 @@ pub struct Import {
     pub username: String,
     pub first_name: String,
     pub last_name: String,
-    /// A PHC string from [`crate::server::passwords::Passwords::hash`].
+    /// A PHC string from [`crate::server::auth::passwords::Passwords::hash`].
     pub password_hash: String,
     pub balance: Money,
 }

@@ -2,7 +2,7 @@
 //! refusal carries the message the user sees and the field it belongs to.
 
 use crate::money::{Money, MoneyError, MAX_PAISE};
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 
 /// Trimmed, lower-cased, and shaped like an address: one `@`, a dotted
 /// domain, no spaces. (Whether it receives mail is not ours to check.)

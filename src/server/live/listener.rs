@@ -5,8 +5,8 @@
 use super::{Delivery, Subscription};
 use crate::model::PaymentRequest;
 use crate::server::bank::{Bank, LiveEntry, Position};
-use crate::server::error::BankError;
-use crate::server::session_store::SessionStore;
+use crate::server::bank::error::BankError;
+use crate::server::auth::sessions::SessionStore;
 use mongodb::bson::oid::ObjectId;
 use std::collections::VecDeque;
 use std::sync::Arc;

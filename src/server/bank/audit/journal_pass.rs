@@ -8,7 +8,7 @@
 use super::requests_pass::Paying;
 use super::{int, Audit, Progress, Remembered, Violation, KEY_LIFETIME};
 use crate::server::bank::store::JOURNAL;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::{ClientSession, Database};
 use std::collections::HashMap;

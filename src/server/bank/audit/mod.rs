@@ -19,7 +19,7 @@ use super::journal::ISSUER;
 use super::store::{ACCOUNTS, IDEMPOTENCY};
 use super::txn::transaction_options;
 use crate::money::Money;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 use mongodb::{Client, ClientSession, Database};
 use serde::Serialize;

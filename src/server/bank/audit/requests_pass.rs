@@ -6,7 +6,7 @@
 
 use super::{int, Audit, Violation};
 use crate::server::bank::requests::REQUESTS;
-use crate::server::error::BankError;
+use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::{ClientSession, Database};

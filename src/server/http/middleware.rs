@@ -4,8 +4,8 @@
 //! is in `router.rs`: whatever layer answers, the answer still passes
 //! through the headers, CORS and error-body layers.
 
-use super::rest::error::ApiError;
-use super::state::AppState;
+use crate::server::http::rest::error::ApiError;
+use crate::server::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};

@@ -4,7 +4,7 @@ use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
 use crate::money::Money;
 use crate::server::bank::{HISTORY_LIMIT, HISTORY_MAX};
-use crate::server::session::AuthUser;
+use crate::server::auth::extract::AuthUser;
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -3,8 +3,8 @@
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
 use crate::server::bank::{ProfileUpdate, SignUp, SEARCH_LIMIT};
-use crate::server::session::{self, AuthUser, ClientAddress, SignInRefused};
-use crate::server::session_store::Device;
+use crate::server::auth::extract::{self, AuthUser, ClientAddress, SignInRefused};
+use crate::server::auth::sessions::Device;
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -1,7 +1,7 @@
 //! The service layer's one error type. It classifies itself once
 //! ([`BankError::kind`], which also logs what only the log may see); each
 //! adapter maps the kind to its own output: `rest/error.rs` to a status and
-//! a JSON body, `server_fns.rs` to the UI's `AppError`.
+//! a JSON body, `server_fns/errors.rs` to the UI's `AppError`.
 
 use crate::money::MoneyError;
 
@@ -36,7 +36,7 @@ pub enum BankError {
     NotPending,
     /// The requester has as many pending requests as allowed.
     #[error("too many pending requests")]
-    TooManyRequests,
+    PendingLimit,
     /// A transaction kept conflicting past its time bound. Safe to retry
     /// (with the same idempotency key).
     #[error("busy: {0}")]
@@ -61,7 +61,7 @@ pub enum Kind {
     Unauthorized,
     NoSuchRequest,
     NotPending,
-    TooManyRequests,
+    PendingLimit,
     /// Try again shortly: the database is unreachable or too busy.
     Unavailable,
     /// Our fault; the details are in the log only.
@@ -91,7 +91,7 @@ impl BankError {
             BankError::Unauthorized => Kind::Unauthorized,
             BankError::NoSuchRequest => Kind::NoSuchRequest,
             BankError::NotPending => Kind::NotPending,
-            BankError::TooManyRequests => Kind::TooManyRequests,
+            BankError::PendingLimit => Kind::PendingLimit,
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "service unavailable");
                 Kind::Unavailable

@@ -3,8 +3,8 @@
 //! input, business outcomes) the way each route's contract says.
 
 use crate::money::MoneyError;
-use crate::server::error::{BankError, Kind};
-use crate::server::throttle::retry_after_secs;
+use crate::server::bank::error::{BankError, Kind};
+use crate::server::auth::throttle::retry_after_secs;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -127,7 +127,7 @@ impl ApiError {
                     }
                     Kind::NoSuchRequest => ApiError::new(StatusCode::NOT_FOUND, "No such request"),
                     Kind::NotPending => ApiError::new(StatusCode::CONFLICT, "Request is no longer pending"),
-                    Kind::TooManyRequests => ApiError::new(
+                    Kind::PendingLimit => ApiError::new(
                         StatusCode::TOO_MANY_REQUESTS,
                         "Too many pending requests: at most 20 at once",
                     ),

@@ -1,9 +1,10 @@
 //! The one router: health check, the JSON API, server functions, pages and
 //! assets, inside the layers every request passes through.
 
-use super::session::AuthUser;
-use super::state::AppState;
-use super::{assets, db, middleware, rest};
+use crate::server::auth::extract::AuthUser;
+use crate::server::state::AppState;
+use crate::server::db;
+use crate::server::http::{assets, middleware, rest};
 use crate::app::{shell, App};
 use crate::paths;
 use axum::extract::{FromRequestParts, Request, State};

@@ -5,10 +5,10 @@
 //! guard alike. Also the client's address, which the sign-in and sign-up
 //! throttle is keyed on, and the device a new session is opened on.
 
-use super::error::BankError;
-use super::rest::error::ApiError;
-use super::session_store::Device;
-use super::state::AppState;
+use crate::server::bank::error::BankError;
+use crate::server::http::rest::error::ApiError;
+use crate::server::auth::sessions::Device;
+use crate::server::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
 use axum::http::{request::Parts, HeaderMap, StatusCode};

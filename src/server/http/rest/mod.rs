@@ -11,7 +11,7 @@ mod requests;
 mod sessions;
 mod users;
 
-use super::state::AppState;
+use crate::server::state::AppState;
 use crate::model::HistoryEntry;
 use axum::Router;
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! (`sid`), with a required expiry. A valid signature is not enough: the
 //! session must also be live (`session_store.rs`).
 
-use super::error::BankError;
+use crate::server::bank::error::BankError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Serialize};

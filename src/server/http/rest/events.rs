@@ -5,7 +5,7 @@
 use super::error::{ApiError, Refusals};
 use super::history_json;
 use crate::server::live::{Listener, Out};
-use crate::server::session::AuthUser;
+use crate::server::auth::extract::AuthUser;
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -1,7 +1,7 @@
 //! Passwords: argon2id, off the async runtime, in bounded and reused
 //! working memory, behind a bounded queue.
 
-use super::error::BankError;
+use crate::server::bank::error::BankError;
 use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, PasswordHasher, Salt, SaltString};
 use argon2::{Algorithm as Argon2Algorithm, Argon2, Block, Params, Version};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, Refusals};
 use super::rfc3339;
-use crate::server::session::AuthUser;
+use crate::server::auth::extract::AuthUser;
 use crate::server::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -7,7 +7,7 @@ use super::extract::{BadInput, StrictJson};
 use crate::model::{PaymentRequest, RequestStatus};
 use crate::money::Money;
 use crate::server::bank::Role;
-use crate::server::session::AuthUser;
+use crate::server::auth::extract::AuthUser;
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};

@@ -10,8 +10,10 @@
 //! stream is down (a database restart), the cache is bypassed: sessions are
 //! read from the database, never trusted stale.
 
-use super::error::BankError;
-use super::last_seen::LastSeen;
+use crate::server::bank::error::BankError;
+pub mod last_seen;
+
+use last_seen::LastSeen;
 use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
@@ -321,7 +323,7 @@ impl SessionStore {
     async fn follow(&self, resume: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
         // Not "last seen": most changes are that, and it means nothing here.
         let sessions = self.sessions.clone_with_type::<Document>();
-        let mut stream = super::db::watch_changes(&sessions, &["revoked"], resume, "session").await?;
+        let mut stream = crate::server::db::watch_changes(&sessions, &["revoked"], resume, "session").await?;
         // Started afresh: forget what may have changed unseen meanwhile.
         if resume.is_none() {
             self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
@@ -382,7 +384,7 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     db.collection::<Document>(SESSIONS)
         .create_index(IndexModel::builder().keys(doc! { "userId": 1 }).build())
         .await?;
-    super::last_seen::ensure_indexes(db).await
+    crate::server::auth::sessions::last_seen::ensure_indexes(db).await
 }
 
 fn cached(session: &SessionDoc) -> Cached {

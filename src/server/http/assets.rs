@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::state::AppState;
+use crate::server::state::AppState;
 
 #[derive(rust_embed::Embed)]
 // Debug: read from where cargo-leptos writes the site. Release: embedded
