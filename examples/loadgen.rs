@@ -15,11 +15,11 @@ use clap::{Parser, ValueEnum};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use paisa::money::Money;
+use paisa::server::auth::passwords::Passwords;
+use paisa::server::auth::tokens::Tokens;
 use paisa::server::bank::journal::{ISSUER, MAX_BALANCE};
 use paisa::server::bank::txn::{self, Retry, TxnStats};
 use paisa::server::bank::{Bank, Import};
-use paisa::server::auth::passwords::Passwords;
-use paisa::server::auth::tokens::Tokens;
 use paisa::server::{db, embedded::EmbeddedMongo};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -244,7 +244,9 @@ async fn main() -> Result<(), String> {
     };
     let db_name = format!("loadgen_{}", std::process::id());
     let (client, database) = db::connect(&uri, &db_name).await?;
-    db::ensure_indexes(&database).await.map_err(|e| e.to_string())?;
+    paisa::server::start::ensure_indexes(&database)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let started = Instant::now();
     let users = seed(&client, &database, args.users).await?;
@@ -276,10 +278,14 @@ async fn main() -> Result<(), String> {
     // signed with the server's secret.
     let signer = Tokens::new(JWT_SECRET.as_bytes(), Duration::from_secs(24 * 3600)).map_err(|e| e.to_string())?;
     let ids: Vec<ObjectId> = users.iter().map(|u| u.id).collect();
-    let sessions = paisa::server::auth::sessions::SessionStore::new(&database, signer.ttl())
-        .open_many(&ids, &Default::default())
-        .await
-        .map_err(|e| format!("sessions: {e}"))?;
+    let sessions = paisa::server::auth::sessions::SessionStore::new(
+        &database,
+        signer.ttl(),
+        paisa::server::changes::Trust::never(),
+    )
+    .open_many(&ids, &Default::default())
+    .await
+    .map_err(|e| format!("sessions: {e}"))?;
     let tokens: Vec<String> = ids
         .iter()
         .zip(sessions)
@@ -1204,7 +1210,7 @@ async fn raw_transfer(
     paise: i64,
 ) -> (bool, u64) {
     use futures::FutureExt;
-    use paisa::server::error::BankError;
+    use paisa::server::bank::error::BankError;
     /// An account's balance and posting count, as the bank reads them.
     fn standing(account: &Document) -> (i64, i64) {
         (
@@ -1418,10 +1424,10 @@ fn check_for_listeners(args: &Args) -> Result<(), String> {
             args.listeners
         ));
     }
-    if args.listeners > paisa::server::live::DEFAULT_MAX_STREAMS {
+    if args.listeners > paisa::server::config::DEFAULT_MAX_STREAMS {
         eprintln!(
             "events: the server holds at most {} streams (MAX_LIVE_STREAMS): the rest will be refused",
-            paisa::server::live::DEFAULT_MAX_STREAMS
+            paisa::server::config::DEFAULT_MAX_STREAMS
         );
     }
     Ok(())

@@ -28,11 +28,11 @@ use futures::future::join_all;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::options::{ReadConcern, TransactionOptions};
-use paisa::server::bank::Bank;
-use paisa::server::db;
 use paisa::server::auth::passwords::Passwords;
 use paisa::server::auth::sessions::{Device, SessionStore};
 use paisa::server::auth::tokens::Tokens;
+use paisa::server::bank::Bank;
+use paisa::server::db;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -115,7 +115,7 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
         .expect("SecantusDB starts (run scripts/setup)");
     let db_name = format!("faults_{}", std::process::id());
     let (client, mdb) = db::connect(&database.uri(), &db_name).await.expect("connect");
-    db::ensure_indexes(&mdb).await.expect("indexes");
+    paisa::server::start::ensure_indexes(&mdb).await.expect("indexes");
     let bank = Bank::new(client.clone(), &mdb, Passwords::new(1));
     bank.migrate().await.expect("the issuer");
     let seeds: Vec<_> = (0..USERS + PROBES)
@@ -161,7 +161,7 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
     // Tokens as signing in would give: a session each, in the shared
     // database, signed with the apps' shared secret.
     let tokens = Tokens::new(SECRET.as_bytes(), Duration::from_secs(3600)).unwrap();
-    let sessions = SessionStore::new(&mdb, tokens.ttl())
+    let sessions = SessionStore::new(&mdb, tokens.ttl(), paisa::server::changes::Trust::never())
         .open_many(&ids, &Device::default())
         .await
         .expect("sessions");

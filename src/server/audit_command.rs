@@ -2,12 +2,12 @@
 //! so in one line (exit 0), lists what does not add up (exit 1), or says in
 //! one line why it cannot run (exit 2). It never writes.
 
+use crate::money::Money;
 use crate::server::bank::audit::{audit_with_progress, Progress, Report};
 use crate::server::bank::store::{ACCOUNTS, JOURNAL};
 use crate::server::config::AuditArgs;
 use crate::server::db;
 use crate::server::embedded::{self, EmbeddedMongo};
-use crate::money::Money;
 use std::process::ExitCode;
 
 pub async fn run(args: AuditArgs) -> ExitCode {

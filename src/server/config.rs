@@ -5,12 +5,10 @@
 use axum::http::HeaderValue;
 use clap::Parser;
 use std::path::PathBuf;
-use std::time::Duration;
 
-/// How long a database operation waits for a reachable server before
-/// failing: requests answer 503 within about this long when the database is
-/// gone.
-pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// Streams one instance holds unless `MAX_LIVE_STREAMS` says otherwise:
+/// half of the connections it accepts, so pages and the API keep the rest.
+pub const DEFAULT_MAX_STREAMS: usize = 2048;
 
 #[derive(Clone, Debug, Parser)]
 #[command(name = "paisa", version, about = "Paisa: a wallet to send money to people by name")]
@@ -75,7 +73,7 @@ pub struct Config {
 
     /// Live streams (`/api/v1/events`) this instance holds at once; beyond,
     /// new ones get 503 (each holds a connection: keep it well under 4,096).
-    #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = crate::server::live::DEFAULT_MAX_STREAMS)]
+    #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_live_streams: usize,
 
     /// Users whose names this instance keeps in memory for search (about
@@ -118,7 +116,9 @@ pub struct AuditArgs {
 
     /// After each chunk of the journal, wait this many times as long as the
     /// chunk took, so the database keeps serving payments (0: no waiting).
-    #[arg(long, default_value_t = crate::server::bank::audit::DEFAULT_PACE)]
+    /// The default, 4, lets the database spend at most a fifth of its time
+    /// on the audit.
+    #[arg(long, default_value_t = 4)]
     pub pace: u32,
 
     /// Paisa's data folder (for the embedded database).

@@ -1,13 +1,21 @@
-//! Connecting to MongoDB and creating the indexes the queries rely on.
+//! The database connection, a leaf under everything that uses it:
+//! connecting, pinging, opening the one change stream (`changes/`) and
+//! dropping an index an earlier release made. Each owner of a collection
+//! creates its own indexes (`start::ensure_indexes` calls them in order).
 
-use crate::server::bank::store;
-use crate::server::config::SERVER_SELECTION_TIMEOUT;
 use mongodb::bson::{doc, Document};
 use mongodb::change_stream::event::{ChangeStreamEvent, ResumeToken};
 use mongodb::change_stream::ChangeStream;
-use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::options::{ClientOptions, FullDocumentType};
+use mongodb::{Client, Database};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+/// How long a database operation waits for a reachable server before
+/// failing: requests answer 503 within about this long when the database is
+/// gone.
+pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Connects and checks that the server answers, so a wrong URI or a stopped
 /// database fails at start with one clear line instead of on first request.
@@ -75,37 +83,42 @@ pub async fn end_abandoned_transactions(client: &Client, only_client: bool) {
     }
 }
 
-/// Follows `collection`'s changes, leaving out updates that set none of
-/// `fields` (they mean nothing to the follower), from just after `resume`
-/// if the database can still resume there. If it cannot, from now, with
-/// `resume` cleared: the caller must then start afresh (`what` names the
-/// stream in the log).
-pub async fn watch_changes(
-    collection: &Collection<Document>,
-    fields: &[&str],
-    resume: &mut Option<ResumeToken>,
-    what: &str,
+/// Opens a change stream on the whole database, just after `resume` (or
+/// from now), with whole documents for updates. The one place a stream is
+/// opened: `changes/` owns the instance's only one, which
+/// [`streams_opened`] lets a test check.
+pub async fn watch(
+    db: &Database,
+    pipeline: Vec<Document>,
+    resume: Option<ResumeToken>,
 ) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
-    let mut wanted = vec![doc! { "operationType": { "$ne": "update" } }];
-    wanted.extend(
-        fields
-            .iter()
-            .map(|f| doc! { format!("updateDescription.updatedFields.{f}"): { "$exists": true } }),
-    );
-    let watch = |token: Option<ResumeToken>| {
-        collection
-            .watch()
-            .pipeline([doc! { "$match": { "$or": wanted.clone() } }])
-            .resume_after(token)
-    };
-    match watch(resume.clone()).await {
-        Err(e) if resume.is_some() => {
-            tracing::warn!(error = %e, "cannot resume the {what} change stream: starting afresh");
-            *resume = None;
-            watch(None).await
-        }
-        opened => opened,
-    }
+    let stream = db
+        .watch()
+        .pipeline(pipeline)
+        .full_document(FullDocumentType::UpdateLookup)
+        .resume_after(resume)
+        .await?;
+    *opened()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(db.name().to_owned())
+        .or_default() += 1;
+    Ok(stream)
+}
+
+/// Change streams opened on the database `name` by this process.
+pub fn streams_opened(name: &str) -> usize {
+    opened()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(name)
+        .copied()
+        .unwrap_or(0)
+}
+
+fn opened() -> &'static Mutex<HashMap<String, usize>> {
+    static OPENED: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+    OPENED.get_or_init(Mutex::default)
 }
 
 /// Whether the database answers a ping right now.
@@ -117,61 +130,11 @@ pub async fn ping(db: &Database) -> bool {
 
 /// Drops an index an earlier release made, if it is there (another
 /// instance starting too may have dropped it first); one left is logged.
-pub(super) async fn drop_old_index(collection: &mongodb::Collection<mongodb::bson::Document>, name: &str) {
+pub async fn drop_old_index(collection: &mongodb::Collection<mongodb::bson::Document>, name: &str) {
     if let Err(e) = collection.drop_index(name).await {
         // 27: no such index (already dropped, or never made).
         if !matches!(&*e.kind, mongodb::error::ErrorKind::Command(c) if c.code == 27) {
             tracing::warn!(error = %e, index = name, "an old index was not dropped");
         }
     }
-}
-
-/// Creates every index; idempotent, run at each start.
-pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
-    let unique = || IndexOptions::builder().unique(true).build();
-    let index = |keys, options: Option<IndexOptions>| IndexModel::builder().keys(keys).options(options).build();
-    db.collection::<mongodb::bson::Document>(store::USERS)
-        .create_indexes([
-            index(doc! { "username": 1 }, Some(unique())),
-            // Search order is full name, then id: read in index order.
-            index(doc! { "nameKey": 1, "_id": 1 }, None),
-            index(doc! { "lastKey": 1 }, None),
-        ])
-        .await?;
-    // The first release's name index, without the id (its order among
-    // equal names was not the search's).
-    drop_old_index(&db.collection(store::USERS), "nameKey_1").await;
-    db.collection::<mongodb::bson::Document>(store::ACCOUNTS)
-        .create_indexes([index(doc! { "userId": 1 }, Some(unique()))])
-        .await?;
-    let journal = db.collection::<mongodb::bson::Document>(store::JOURNAL);
-    journal
-        .create_indexes([
-            index(doc! { "from": 1, "_id": -1 }, None),
-            index(doc! { "to": 1, "_id": -1 }, None),
-        ])
-        .await?;
-    // The first release also kept (sender, key) unique here; the
-    // idempotency record's `_id` is that guard, and a key may be used again
-    // once its record has expired.
-    drop_old_index(&journal, "from_1_idempotencyKey_1").await;
-    // A request is paid by one entry at most, and whether it was paid is
-    // read here (sparse: transfers have no `request`; a partial index is
-    // not used for `$in` on SecantusDB). Without it a request could be paid
-    // twice: no start.
-    let once = IndexOptions::builder().unique(true).sparse(true).build();
-    journal
-        .create_indexes([index(doc! { "request": 1 }, Some(once))])
-        .await?;
-    db.collection::<mongodb::bson::Document>(crate::server::bank::requests::REQUESTS)
-        .create_indexes([
-            index(doc! { "from": 1, "_id": -1 }, None),
-            index(doc! { "to": 1, "_id": -1 }, None),
-        ])
-        .await?;
-    crate::server::auth::sessions::ensure_indexes(db).await?;
-    // What expires (sessions, their log, idempotency records) is removed
-    // by each instance, through these.
-    crate::server::expiry::ensure_indexes(db).await?;
-    Ok(())
 }

@@ -10,10 +10,10 @@
 //! waited 1.1 s once a minute. This range read costs nothing while nothing
 //! has expired, on SecantusDB and on MongoDB alike.
 
-use crate::server::bank::audit::KEY_LIFETIME;
-use crate::server::bank::store::IDEMPOTENCY;
 use crate::server::auth::sessions::last_seen::SEEN;
 use crate::server::auth::sessions::SESSIONS;
+use crate::server::bank::store::IDEMPOTENCY;
+use crate::server::bank::store::KEY_LIFETIME;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::options::IndexOptions;

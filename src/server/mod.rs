@@ -11,6 +11,7 @@
 pub mod audit_command;
 pub mod auth;
 pub mod bank;
+pub mod changes;
 pub mod config;
 pub mod db;
 pub mod embedded;

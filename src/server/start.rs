@@ -3,12 +3,12 @@
 //! drain requests, then stop the embedded database.
 
 use crate::server::audit_command;
+use crate::server::auth::tokens::Tokens;
 use crate::server::config::{Command, Config};
 use crate::server::db;
 use crate::server::embedded::EmbeddedMongo;
 use crate::server::http::router::router;
 use crate::server::state::{AppState, REQUEST_TIME_LIMIT};
-use crate::server::auth::tokens::Tokens;
 use axum::extract::ConnectInfo;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -203,12 +203,21 @@ async fn open_database(config: &Config) -> Result<(Option<EmbeddedMongo>, mongod
         }
     };
     let (client, db) = db::connect(&uri, &config.mongodb_db).await?;
-    db::ensure_indexes(&db)
+    ensure_indexes(&db)
         .await
         .map_err(|e| format!("cannot create indexes: {e}"))?;
     // The embedded database is Paisa's alone: every session there is ours.
     db::end_abandoned_transactions(&client, embedded.is_some() || config.end_all_sessions_at_start).await;
     Ok((embedded, client, db))
+}
+
+/// Creates every index, each owner its own; idempotent, run at each start.
+pub async fn ensure_indexes(db: &mongodb::Database) -> mongodb::error::Result<()> {
+    crate::server::bank::indexes::ensure_indexes(db).await?;
+    crate::server::auth::sessions::ensure_indexes(db).await?;
+    // What expires (sessions, their log, idempotency records) is removed
+    // by each instance, through these.
+    crate::server::expiry::ensure_indexes(db).await
 }
 
 async fn shutdown_signal() {

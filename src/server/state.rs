@@ -1,12 +1,13 @@
 //! What every request handler shares, built once at start.
 
-use crate::server::bank::Bank;
-use crate::server::config::{self, Config};
-use crate::server::live::{self, Live};
 use crate::server::auth::passwords::Passwords;
 use crate::server::auth::sessions::SessionStore;
 use crate::server::auth::throttle::{Limits, Throttle};
 use crate::server::auth::tokens::Tokens;
+use crate::server::bank::Bank;
+use crate::server::changes::Changes;
+use crate::server::config::{self, Config};
+use crate::server::live::Live;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use mongodb::Database;
@@ -35,6 +36,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Database,
+    /// The instance's one change stream, which feeds the read models.
+    pub changes: Changes,
     pub bank: Bank,
     pub tokens: Tokens,
     pub sessions: SessionStore,
@@ -78,15 +81,17 @@ impl AppState {
         // Argon2 at 19 MiB a hash, CPU-bound: one at a time per core; more
         // would only add memory, not throughput.
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let bank = Bank::new(client, &db, passwords);
-        let sessions = SessionStore::new(&db, tokens.ttl());
+        let changes = Changes::on_database(&db);
+        let bank = Bank::new(client, &db, passwords).following(changes.trust());
+        let sessions = SessionStore::new(&db, tokens.ttl(), changes.trust());
         AppState(Arc::new(Shared {
             leptos_options,
             db,
+            changes,
             bank,
             tokens,
             sessions,
-            live: Live::new(live::DEFAULT_MAX_STREAMS),
+            live: Live::new(config::DEFAULT_MAX_STREAMS),
             throttle: Throttle::new(Limits::default()),
             cookie_secure: false,
             trust_forwarded_for: false,
@@ -119,13 +124,15 @@ impl AppState {
     }
 
     /// Starts following the database's changes, as every instance must
-    /// before it serves: ended sessions (the session cache), new journal
-    /// entries and requests (the live streams), users (search); and writing
-    /// sessions' "last seen" in batches.
+    /// before it serves: sessions (the session cache), users (search),
+    /// requests (payments' asks), new journal entries and requests (the
+    /// live streams); and writing sessions' "last seen" in batches.
     pub fn follow_changes(&self) {
-        self.sessions.watch();
+        self.changes.follow(self.sessions.follower());
+        self.changes.follow(Arc::new(self.bank.directory_follower()));
+        self.changes.follow(self.bank.asks_follower());
+        self.changes.follow(self.live.follower(self.bank.clone()));
+        self.changes.start();
         self.sessions.store_last_seen_in_batches();
-        self.live.follow(self.bank.clone());
-        self.bank.follow_directory();
     }
 }

@@ -15,11 +15,11 @@ pub mod sse;
 
 use mongodb::bson::oid::ObjectId;
 use paisa::money::Money;
+use paisa::server::auth::passwords::Passwords;
+use paisa::server::auth::tokens::Tokens;
 use paisa::server::bank::{Bank, Import, MAX_GRANT, MIN_GRANT};
 use paisa::server::embedded::EmbeddedMongo;
-use paisa::server::auth::passwords::Passwords;
 use paisa::server::state::AppState;
-use paisa::server::auth::tokens::Tokens;
 use rand::Rng;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -99,7 +99,7 @@ impl TestEnv {
         let (client, db) = paisa::server::db::connect(&server_uri(), &name)
             .await
             .expect("connect to the test database");
-        paisa::server::db::ensure_indexes(&db).await.expect("indexes");
+        paisa::server::start::ensure_indexes(&db).await.expect("indexes");
         let state = AppState::new(leptos_options(), client.clone(), db.clone(), test_tokens());
         // As at a start: the issuer, the (empty) journal migration, and the
         // change streams (ended sessions, live streams, search).

@@ -8,9 +8,10 @@ use mongodb::bson::{doc, DateTime, Document};
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use paisa::money::Money;
-use paisa::server::bank::audit::KEY_LIFETIME;
-use paisa::server::expiry;
 use paisa::server::auth::sessions::SessionStore;
+use paisa::server::bank::store::KEY_LIFETIME;
+use paisa::server::changes::Trust;
+use paisa::server::expiry;
 use std::time::Duration;
 
 #[tokio::test]
@@ -21,7 +22,7 @@ async fn a_sweep_removes_what_has_expired_and_nothing_else() {
     };
     // 600 sessions already over (more than one statement removes), and one
     // that is not.
-    let over = SessionStore::new(&env.db, Duration::from_millis(1));
+    let over = SessionStore::new(&env.db, Duration::from_millis(1), Trust::never());
     over.open_many(&vec![a; 600], &Default::default()).await.unwrap();
     let live = env.state.sessions.open(a, &Default::default()).await.unwrap();
     // An idempotency record past a key's lifetime, and one made now.
@@ -85,7 +86,7 @@ async fn ttl_indexes_are_dropped_and_an_earlier_release_still_starts() {
             .unwrap();
     }
 
-    paisa::server::db::ensure_indexes(&env.db).await.unwrap();
+    paisa::server::start::ensure_indexes(&env.db).await.unwrap();
 
     for (collection, _) in &earlier {
         let indexes: Vec<IndexModel> = env
@@ -128,7 +129,7 @@ async fn ttl_indexes_are_dropped_and_an_earlier_release_still_starts() {
 async fn a_served_instance_sweeps_by_itself() {
     let env = TestEnv::new().await;
     let asha = env.user("Asha", "Rao").await;
-    let over = SessionStore::new(&env.db, Duration::from_millis(1));
+    let over = SessionStore::new(&env.db, Duration::from_millis(1), Trust::never());
     over.open_many(&[asha, asha], &Default::default()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(count(&env.db, "sessions", doc! {}).await, 2);

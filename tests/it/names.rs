@@ -9,9 +9,9 @@ use crate::common::http::{client, submit_form, Api};
 use crate::common::{seed, TestEnv, PASSWORD};
 use mongodb::bson::{doc, oid::ObjectId};
 use paisa::model::UserSummary;
+use paisa::server::bank::error::BankError;
 use paisa::server::bank::validate::is_invisible;
 use paisa::server::bank::{ProfileUpdate, SignUp};
-use paisa::server::bank::error::BankError;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

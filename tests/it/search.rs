@@ -3,8 +3,8 @@
 //! any instance within a second, and steps aside when it cannot be kept.
 
 use crate::common::TestEnv;
-use paisa::server::bank::{Bank, ProfileUpdate, SignUp};
 use paisa::server::auth::passwords::Passwords;
+use paisa::server::bank::{Bank, ProfileUpdate, SignUp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
@@ -131,8 +131,12 @@ async fn with_more_users_than_it_may_hold_search_asks_the_database() {
     let env = TestEnv::new().await;
     let me = env.user("Me", "Self").await;
     env.users([("Asha", "Rao"), ("Ravi", "Kumar")]).await;
-    let small = Bank::new(env.client.clone(), &env.db, Passwords::new(1)).with_directory_max_users(2);
-    small.follow_directory();
+    let changes = paisa::server::changes::Changes::on_database(&env.db);
+    let small = Bank::new(env.client.clone(), &env.db, Passwords::new(1))
+        .following(changes.trust())
+        .with_directory_max_users(2);
+    changes.follow(std::sync::Arc::new(small.directory_follower()));
+    changes.start();
     tokio::time::sleep(SECOND).await;
     assert!(!small.searches_from_memory());
     let found = small.search(me, "ra", 20).await.unwrap();

@@ -1,6 +1,6 @@
 //! Brute-force limits, shared by the JSON API and the server functions.
 //!
-//! - Attempts per client network (an IPv4 address, an IPv6 /64): sign-ins
+//! - Attempts per client network (`extract::network`): sign-ins
 //!   and sign-ups, so one client cannot keep the password hasher busy.
 //! - Failed sign-ins per (username, network): someone guessing a password
 //!   from their network runs out; the owner, elsewhere, does not.
@@ -13,6 +13,7 @@
 //! hearing. GCRA limiters from `governor` for rates; small counting windows
 //! for failures. A refusal says when to come back.
 
+use super::extract::{network, Network};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mongodb::bson::oid::ObjectId;
@@ -58,14 +59,14 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct Throttle {
     limits: Limits,
-    per_network: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    per_network: Arc<DefaultKeyedRateLimiter<Network>>,
     changes: Arc<DefaultKeyedRateLimiter<ObjectId>>,
     failures: Arc<Mutex<HashMap<FailureKey, Window>>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum FailureKey {
-    Pair(String, IpAddr),
+    Pair(String, Network),
     Username(String),
 }
 
@@ -80,18 +81,6 @@ fn quota(burst: u32, period: Duration) -> Quota {
     Quota::with_period(period.max(Duration::from_millis(1)))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(burst)
-}
-
-/// The network an address is limited as: itself for IPv4, its /64 for IPv6
-/// (one subscriber usually has a whole /64).
-fn network(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-    }
 }
 
 fn username_key(username: &str) -> String {
@@ -224,7 +213,9 @@ mod tests {
             assert!(t.attempt(Some(ip)).is_ok());
         }
         assert!(t.attempt(Some(ip)).unwrap_err() > Duration::from_secs(1));
-        assert!(t.attempt(Some("10.0.0.2".parse().unwrap())).is_ok());
+        // One IPv4 /24 is one network.
+        assert!(t.attempt(Some("10.0.0.2".parse().unwrap())).is_err());
+        assert!(t.attempt(Some("10.0.1.1".parse().unwrap())).is_ok());
         // One IPv6 /64 is one network.
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
@@ -250,7 +241,7 @@ mod tests {
         assert_eq!(t.before_sign_in("asha@x.com", Some(owner)), Ok(Duration::ZERO));
         // Failures from many networks: everyone is slowed, no one refused.
         for i in 0..5 {
-            t.failed("asha@x.com", Some(IpAddr::from([192, 0, 2, i])));
+            t.failed("asha@x.com", Some(IpAddr::from([192, 0, i, 2])));
         }
         assert_eq!(
             t.before_sign_in("asha@x.com", Some(owner)),

@@ -1,33 +1,28 @@
 //! What pending requests ask, in memory: a payment needs the request's
 //! parties, amount, note and expiry before it starts (the accounts'
 //! in-process turn), and reading them was the one database operation a
-//! payment did beyond a transfer's. The live feed's change stream, which
-//! receives every new request in full anyway, keeps them here
-//! ([`Asks::remember`]); a request's close or payment removes it
-//! ([`Asks::forget`]), and a payment of one not here reads it.
+//! payment did beyond a transfer's. The instance's change stream, which
+//! brings every new request in full anyway, keeps them here; a request's
+//! close or paying entry removes it, and a payment of one not here reads it.
 //!
 //! What an ask does not say is whether the request was closed since: a
 //! payment's transaction refuses a request closed in the last
 //! [`CLOSED_KEPT`](super::requests::CLOSED_KEPT) (ten minutes; listed on the
 //! requester's account), and anything closed before that was removed here
 //! when the stream brought the close. So asks are trusted only while the
-//! stream is open and its last change is less than [`LAG_LIMIT`] old
-//! (the database's clock against this instance's: they may be minutes
-//! apart and still within the ten); after the stream fails they are all
-//! forgotten.
+//! stream is current ([`Trust`], within [`LAG_LIMIT`]: far inside the ten
+//! minutes); after it starts afresh they are all forgotten.
 
-use super::requests::RequestDoc;
-use mongodb::bson::{oid::ObjectId, DateTime, Timestamp};
+use super::requests::{RequestDoc, REQUESTS};
+use super::store::{EntryDoc, JOURNAL};
+use crate::server::changes::{Change, Follower, Interest, Op, Trust, Updates, LAG_LIMIT};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use mongodb::bson::{oid::ObjectId, DateTime};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
-/// How far behind the database the stream may be for asks to be trusted.
-/// A close stays listed on the requester's account for
-/// [`CLOSED_KEPT`](super::requests::CLOSED_KEPT): what is left of it
-/// (nine minutes) is the room for the clocks of the database, this
-/// instance and the instances that close requests to disagree.
-pub const LAG_LIMIT: Duration = Duration::from_secs(60);
+// A close stays listed far longer than the stream may lag.
 const _: () = assert!(LAG_LIMIT.as_secs() * 5 <= super::requests::CLOSED_KEPT.as_secs());
 /// Asks kept at most (about 100 bytes each without a note: 10 MB in
 /// all): requests made past it are read when paid.
@@ -70,71 +65,57 @@ impl Ask {
     }
 }
 
-/// The pending requests the stream has brought, and how current it is.
-#[derive(Default)]
+/// The pending requests the stream has brought.
 pub struct Asks {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    asks: HashMap<ObjectId, Ask>,
-    /// The cluster time of the last change the stream brought (seconds);
-    /// none while it is not open.
-    heard: Option<u32>,
+    asks: Mutex<HashMap<ObjectId, Ask>>,
+    trust: Trust,
 }
 
 impl Asks {
-    /// The stream brought a change made at `at`.
-    pub fn heard(&self, at: Option<Timestamp>) {
-        let mut inner = self.lock();
-        if let Some(at) = at {
-            inner.heard = Some(inner.heard.map_or(at.time, |h| h.max(at.time)));
+    pub fn new(trust: Trust) -> Asks {
+        Asks {
+            asks: Mutex::default(),
+            trust,
         }
     }
 
     /// A new request, pending when made.
     pub fn remember(&self, request: &RequestDoc) {
-        let mut inner = self.lock();
+        let mut asks = self.lock();
         if request.status != "pending" {
             return;
         }
-        if inner.asks.len() >= MAX_ASKS {
+        if asks.len() >= MAX_ASKS {
             // Full: those expired make room (a request nobody answers is
             // never closed).
             let now = DateTime::now().timestamp_millis();
-            inner.asks.retain(|_, ask| ask.expires_at > now);
+            asks.retain(|_, ask| ask.expires_at > now);
         }
-        if inner.asks.len() < MAX_ASKS {
-            inner.asks.insert(request.id, Ask::of(request));
+        if asks.len() < MAX_ASKS {
+            asks.insert(request.id, Ask::of(request));
         }
     }
 
     /// Request `id` was closed or paid.
     pub fn forget(&self, id: ObjectId) {
-        self.lock().asks.remove(&id);
+        self.lock().remove(&id);
     }
 
-    /// The stream failed: what it brought may be out of date.
+    /// What the stream brought may be out of date.
     pub fn forget_all(&self) {
-        let mut inner = self.lock();
-        inner.asks.clear();
-        inner.heard = None;
+        self.lock().clear();
     }
 
     /// Request `id`'s ask, if the stream brought it, it is unexpired and
-    /// the stream is current at `now`.
+    /// the stream is current.
     pub fn get(&self, id: ObjectId, now: DateTime) -> Option<RequestDoc> {
-        let mut inner = self.lock();
-        let current = inner
-            .heard
-            .is_some_and(|heard| now.timestamp_millis() / 1000 - i64::from(heard) < LAG_LIMIT.as_secs() as i64);
-        if !current {
+        if !self.trust.is_current() {
             return None;
         }
-        let ask = inner.asks.get(&id)?;
+        let mut asks = self.lock();
+        let ask = asks.get(&id)?;
         if ask.expires_at <= now.timestamp_millis() {
-            inner.asks.remove(&id);
+            asks.remove(&id);
             return None;
         }
         Some(ask.request(id))
@@ -142,11 +123,62 @@ impl Asks {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().asks.len()
+        self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectId, Ask>> {
+        self.asks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Follower for Asks {
+    fn interests(&self) -> Vec<Interest> {
+        vec![
+            Interest {
+                collection: REQUESTS,
+                updates: Updates::All,
+            },
+            // An entry naming a request is its payment.
+            Interest {
+                collection: JOURNAL,
+                updates: Updates::None,
+            },
+        ]
+    }
+
+    fn apply(&self, change: &Change) {
+        match (change.collection.as_str(), change.op) {
+            (REQUESTS, Op::Insert) => {
+                let made = change.document.clone().map(mongodb::bson::from_document::<RequestDoc>);
+                if let Some(Ok(request)) = made {
+                    self.remember(&request);
+                }
+            }
+            // The collection dropped or renamed.
+            (REQUESTS, Op::Drop) => self.forget_all(),
+            // Closed, or changed or deleted past the bank.
+            (REQUESTS, _) => {
+                if let Some(id) = change.object_id() {
+                    self.forget(id);
+                }
+            }
+            (JOURNAL, Op::Insert) => {
+                let paid = change
+                    .document
+                    .clone()
+                    .and_then(|d| mongodb::bson::from_document::<EntryDoc>(d).ok())
+                    .and_then(|entry| entry.request);
+                if let Some(id) = paid {
+                    self.forget(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn restart(&self) -> BoxFuture<'_, mongodb::error::Result<()>> {
+        self.forget_all();
+        async { Ok(()) }.boxed()
     }
 }
 
@@ -168,35 +200,52 @@ mod tests {
         }
     }
 
-    fn at(secs_ago: i64) -> Option<Timestamp> {
-        let time = (DateTime::now().timestamp_millis() / 1000 - secs_ago) as u32;
-        Some(Timestamp { time, increment: 1 })
+    fn change(collection: &str, op: Op, id: ObjectId, document: Option<mongodb::bson::Document>) -> Change {
+        Change {
+            collection: collection.into(),
+            op,
+            id: Some(id.into()),
+            document,
+            updated: None,
+        }
     }
 
     #[test]
     fn an_ask_is_trusted_only_while_the_stream_is_current() {
-        let asks = Asks::default();
         let r = request(3600);
+        let behind = Asks::new(Trust::never());
+        behind.remember(&r);
+        assert!(behind.get(r.id, DateTime::now()).is_none());
+        let asks = Asks::new(Trust::current());
         asks.remember(&r);
-        // Nothing heard yet: not trusted.
-        assert!(asks.get(r.id, DateTime::now()).is_none());
-        asks.heard(at(LAG_LIMIT.as_secs() as i64 + 5));
-        assert!(asks.get(r.id, DateTime::now()).is_none());
-        asks.heard(at(1));
         assert_eq!(asks.get(r.id, DateTime::now()).unwrap().amount, 100);
-        // An older change heard late does not move it back.
-        asks.heard(at(600));
-        assert!(asks.get(r.id, DateTime::now()).is_some());
-        asks.forget_all();
-        assert!(asks.get(r.id, DateTime::now()).is_none());
-        asks.heard(at(0));
-        assert!(asks.get(r.id, DateTime::now()).is_none(), "forgotten with the failure");
+    }
+
+    #[test]
+    fn the_stream_brings_asks_and_takes_them_away() {
+        let asks = Asks::new(Trust::current());
+        let (paid, declined, kept) = (request(3600), request(3600), request(3600));
+        for r in [&paid, &declined, &kept] {
+            asks.apply(&change(REQUESTS, Op::Insert, r.id, mongodb::bson::to_document(r).ok()));
+        }
+        assert_eq!(asks.len(), 3);
+        let entry = mongodb::bson::doc! { "_id": ObjectId::new(), "request": paid.id };
+        asks.apply(&change(JOURNAL, Op::Insert, ObjectId::new(), Some(entry)));
+        asks.apply(&change(REQUESTS, Op::Update, declined.id, None));
+        let now = DateTime::now();
+        assert!(asks.get(paid.id, now).is_none(), "paid by the entry");
+        assert!(asks.get(declined.id, now).is_none(), "closed");
+        assert!(asks.get(kept.id, now).is_some());
+        futures::executor::block_on(asks.restart()).unwrap();
+        assert!(
+            asks.get(kept.id, now).is_none(),
+            "forgotten when the stream starts afresh"
+        );
     }
 
     #[test]
     fn closed_paid_expired_or_not_pending_requests_are_not_asks() {
-        let asks = Asks::default();
-        asks.heard(at(0));
+        let asks = Asks::new(Trust::current());
         let (closed, expired, live) = (request(3600), request(-1), request(3600));
         let mut legacy = request(3600);
         legacy.status = "declined".into();

@@ -20,7 +20,7 @@ pub struct Outage {
 impl Outage {
     /// How long one sighting counts: as long as finding out again would
     /// take a request. After it, the next request tries the database again.
-    const HOLD: Duration = crate::server::config::SERVER_SELECTION_TIMEOUT;
+    const HOLD: Duration = crate::server::db::SERVER_SELECTION_TIMEOUT;
 
     pub fn record(&self, error: &BankError) {
         if matches!(error, BankError::Db(_)) && error.is_unavailable() {

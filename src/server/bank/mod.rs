@@ -9,6 +9,8 @@
 //! - `asks`: what pending requests ask, in memory, for payments;
 //! - `users`, `search`, `transfers`, `history`, `requests`, `recent`: the operations;
 //! - `since`: what an account saw after a point, for live streams;
+//! - `feed`: what a change of the stream means for live streams;
+//! - `indexes`: what the queries above rely on;
 //! - `migrate`: bringing first-release balances into the journal;
 //! - `audit`: proving the books from one snapshot;
 //! - `txn`: how every transaction runs and retries;
@@ -18,8 +20,10 @@ mod asks;
 pub mod audit;
 pub mod directory;
 pub mod error;
+pub mod feed;
 mod guards;
 mod history;
+pub mod indexes;
 pub mod journal;
 mod migrate;
 mod recent;
@@ -42,6 +46,7 @@ pub use users::{Import, ProfileUpdate, SignUp};
 
 use crate::money::Money;
 use crate::server::auth::passwords::Passwords;
+use crate::server::changes::{Follower, Trust};
 use asks::Asks;
 use directory::Directory;
 use guards::{AccountLocks, Outage};
@@ -79,9 +84,12 @@ pub struct Bank {
     stats: Arc<TxnStats>,
     locks: Arc<AccountLocks>,
     outage: Arc<Outage>,
-    /// Search's read model; kept only once `follow_directory` runs.
+    /// Whether the instance's change stream is current, for the read
+    /// models below (never, until [`Bank::following`]).
+    trust: Trust,
+    /// Search's read model; kept once the change stream feeds it.
     directory: Arc<Directory>,
-    /// Payments' read model of pending requests; kept by the live feed.
+    /// Payments' read model of pending requests, fed by the change stream.
     asks: Arc<Asks>,
 }
 
@@ -102,9 +110,20 @@ impl Bank {
             stats: Arc::default(),
             locks: Arc::new(AccountLocks::new(1024)),
             outage: Arc::default(),
-            directory: Arc::new(Directory::new(directory::DEFAULT_MAX_USERS)),
-            asks: Arc::default(),
+            trust: Trust::never(),
+            directory: Arc::new(Directory::new(directory::DEFAULT_MAX_USERS, Trust::never())),
+            asks: Arc::new(Asks::new(Trust::never())),
         }
+    }
+
+    /// The bank with read models that answer while `trust` says the
+    /// change stream is current; the stream must feed them
+    /// ([`Bank::directory_follower`], [`Bank::asks_follower`]).
+    pub fn following(mut self, trust: Trust) -> Bank {
+        self.directory = Arc::new(Directory::new(self.directory.max_users(), trust.clone()));
+        self.asks = Arc::new(Asks::new(trust.clone()));
+        self.trust = trust;
+        self
     }
 
     /// How long a transaction may keep retrying conflicts before the caller
@@ -117,7 +136,7 @@ impl Bank {
     /// Keeps at most `max_users` users' names in memory for search (0:
     /// always ask the database).
     pub fn with_directory_max_users(mut self, max_users: usize) -> Bank {
-        self.directory = Arc::new(Directory::new(max_users));
+        self.directory = Arc::new(Directory::new(max_users, self.trust.clone()));
         self
     }
 
@@ -131,8 +150,8 @@ impl Bank {
         &self.stats
     }
 
-    /// What pending requests ask, as the live feed keeps it.
-    pub(crate) fn asks(&self) -> &Asks {
-        &self.asks
+    /// What keeps the asks of pending requests current.
+    pub fn asks_follower(&self) -> Arc<dyn Follower> {
+        self.asks.clone()
     }
 }

@@ -16,9 +16,7 @@ use crate::model::{HistoryEntry, UserSummary};
 use crate::money::Money;
 use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
-use mongodb::bson::{doc, oid::ObjectId, Document};
-use mongodb::change_stream::event::{ChangeStreamEvent, ResumeToken};
-use mongodb::change_stream::ChangeStream;
+use mongodb::bson::{doc, oid::ObjectId};
 
 /// How far before a point's time the search for later entries starts.
 const WINDOW_SLACK_SECS: u32 = 120;
@@ -118,32 +116,6 @@ impl Bank {
         others.dedup();
         let people = self.names(&others).await?;
         Ok(entries.iter().map(|e| live_entry(user, e, &people)).collect())
-    }
-
-    /// Every new journal entry (one naming a request is its payment),
-    /// every new payment request in full and every request declined or
-    /// cancelled (by its id: the feed reads those itself, together, and
-    /// only when someone here listens; also any changed or deleted past
-    /// the bank, and the collection's drop), from `resume` on (a token this
-    /// stream gave before) or from now: the live feed's one change stream,
-    /// on the database, filtered by the server to those two collections.
-    pub(crate) async fn watch_changes(
-        &self,
-        resume: Option<ResumeToken>,
-    ) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
-        let journal = self.journal.name().to_owned();
-        let requests = self.requests.name().to_owned();
-        let watched = doc! { "$or": [
-            { "ns.coll": journal, "operationType": "insert" },
-            { "ns.coll": requests, "operationType": { "$in": ["insert", "update", "replace", "delete", "drop", "rename"] } },
-            { "operationType": { "$in": ["invalidate", "dropDatabase"] } },
-        ] };
-        self.client
-            .database(self.journal.namespace().db.as_str())
-            .watch()
-            .pipeline([doc! { "$match": watched }])
-            .resume_after(resume)
-            .await
     }
 
     async fn window(&self, side: &str, user: ObjectId, lower: ObjectId) -> Result<Vec<EntryDoc>, BankError> {

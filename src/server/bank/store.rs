@@ -13,6 +13,10 @@ pub const ACCOUNTS: &str = "accounts";
 pub const JOURNAL: &str = "transfers";
 /// The first outcome of each transfer sent with an idempotency key.
 pub const IDEMPOTENCY: &str = "idempotencyKeys";
+/// How long an idempotency key is remembered (its record is then removed,
+/// `expiry.rs`): two entries with one key from one sender closer together
+/// than this are a key applied twice (the audit checks it).
+pub const KEY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Which one-time migrations have run (`migrate.rs`).
 pub const MIGRATIONS: &str = "migrations";
 

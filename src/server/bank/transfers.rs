@@ -3,8 +3,8 @@
 //! outcome. The postings are `journal.rs`'s; the retry policy around it is
 //! `txn.rs`'s.
 
-use super::audit::KEY_LIFETIME;
 use super::journal::ISSUER;
+use super::store::KEY_LIFETIME;
 use super::store::{idempotency_id, After, EntryDoc, IdempotencyDoc};
 use super::{validate, Bank};
 use crate::model::{EntryKind, Receipt};

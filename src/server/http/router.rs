@@ -1,12 +1,12 @@
 //! The one router: health check, the JSON API, server functions, pages and
 //! assets, inside the layers every request passes through.
 
-use crate::server::auth::extract::AuthUser;
-use crate::server::state::AppState;
-use crate::server::db;
-use crate::server::http::{assets, middleware, rest};
 use crate::app::{shell, App};
 use crate::paths;
+use crate::server::auth::extract::AuthUser;
+use crate::server::db;
+use crate::server::http::{assets, middleware, rest};
+use crate::server::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};

@@ -1,19 +1,21 @@
-//! The instance's one change stream on journal inserts and payment request
-//! changes, fanned out in process to the users listening here. Whichever
-//! instance committed a change, every instance sees it; each delivers it to
-//! its own streams. It also keeps the bank's memory of what pending
-//! requests ask (`bank/asks.rs`), from which payments start.
+//! The live streams' share of the instance's change stream: new journal
+//! entries and payment request changes, fanned out in process to the users
+//! listening here. Whichever instance committed a change, every instance
+//! sees it; each delivers it to its own streams.
 
 use super::{Delivery, Live};
 use crate::model::UserSummary;
+use crate::server::bank::feed::{holders, live_changes, live_interests, LiveChange};
 use crate::server::bank::journal::ISSUER;
-use crate::server::bank::requests::{RequestDoc, REQUESTS};
-use crate::server::bank::store::{EntryDoc, JOURNAL};
+use crate::server::bank::requests::RequestDoc;
+use crate::server::bank::store::EntryDoc;
 use crate::server::bank::{live_entry, other_party, Bank};
-use futures::StreamExt;
-use mongodb::bson::{from_document, oid::ObjectId};
-use mongodb::change_stream::event::{OperationType, ResumeToken};
+use crate::server::changes::{Change, Follower, Interest};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use mongodb::bson::oid::ObjectId;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
@@ -26,61 +28,58 @@ const NAME_TTL: Duration = Duration::from_secs(60);
 const NAME_LIMIT: usize = 50_000;
 /// Most entries delivered together.
 const BATCH: usize = 512;
-/// Entries read but not yet delivered, at most; the change stream waits
-/// beyond (the database keeps them).
+/// Changes read but not yet delivered, at most. Past it the stream does
+/// not wait (the read models behind it must stay current): the changes are
+/// dropped and every stream here catches up from the database instead.
 const QUEUE: usize = 8192;
 
 impl Live {
-    /// Follows the journal for as long as the process runs. After an error
-    /// (a database restart, a dropped connection) it resumes from its
-    /// resume token, so entries committed meanwhile still arrive; when it
-    /// cannot resume, every stream catches up from the database instead.
-    pub fn follow(&self, bank: Bank) -> tokio::task::JoinHandle<()> {
-        let (entries, arriving) = mpsc::channel(QUEUE);
+    /// What the change stream feeds: delivery runs on a task of its own,
+    /// for as long as the process runs.
+    pub fn follower(&self, bank: Bank) -> Arc<dyn Follower> {
+        let (changes, arriving) = mpsc::channel(QUEUE);
+        let feed = Arc::new(Feed {
+            live: self.clone(),
+            changes,
+            overflowed: AtomicBool::new(false),
+        });
         let mut delivery = Delivering {
             live: self.clone(),
-            bank: bank.clone(),
+            bank,
             names: HashMap::new(),
+            feed: feed.clone(),
         };
         tokio::spawn(async move { delivery.run(arriving).await });
-        let live = self.clone();
-        tokio::spawn(async move {
-            let mut feed = Feed {
-                live,
-                bank,
-                resume: None,
-                entries,
-            };
-            loop {
-                if let Err(e) = feed.run().await {
-                    tracing::warn!(error = %e, "journal change stream interrupted; reconnecting");
-                }
-                // What it brought may be out of date until it runs again.
-                feed.bank.asks().forget_all();
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
+        feed
     }
 }
 
-/// What the change stream tells of.
-enum Change {
-    Entry(EntryDoc),
-    /// A new request, in full.
-    Request(RequestDoc),
-    /// A request was paid (its entry came too), declined or cancelled: its id. The
-    /// stream does not look it up (that would be a read per change on every
-    /// instance); delivery reads a batch of them at once, and only when
-    /// someone listens here.
-    RequestChanged(ObjectId),
-}
-
-/// Reads the change stream and queues each change for delivery.
+/// Queues each change for delivery.
 struct Feed {
     live: Live,
-    bank: Bank,
-    resume: Option<ResumeToken>,
-    entries: mpsc::Sender<Change>,
+    changes: mpsc::Sender<LiveChange>,
+    /// Changes were dropped (delivery fell behind): streams must catch up.
+    overflowed: AtomicBool,
+}
+
+impl Follower for Feed {
+    fn interests(&self) -> Vec<Interest> {
+        live_interests()
+    }
+
+    fn apply(&self, change: &Change) {
+        for change in live_changes(change) {
+            if self.changes.try_send(change).is_err() {
+                self.overflowed.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    fn restart(&self) -> BoxFuture<'_, mongodb::error::Result<()>> {
+        // Entries may have been missed: every stream catches up.
+        self.live.catch_up_all();
+        async { Ok(()) }.boxed()
+    }
 }
 
 /// Delivers queued entries, every one waiting at once as a batch: under
@@ -89,87 +88,27 @@ struct Delivering {
     live: Live,
     bank: Bank,
     names: HashMap<ObjectId, (UserSummary, Instant)>,
-}
-
-impl Feed {
-    async fn run(&mut self) -> mongodb::error::Result<()> {
-        let mut stream = match self.bank.watch_changes(self.resume.clone()).await {
-            Ok(stream) => stream,
-            Err(e) if self.resume.is_some() => {
-                tracing::warn!(error = %e, "cannot resume the journal change stream: streams catch up from the database");
-                self.resume = None;
-                let stream = self.bank.watch_changes(None).await?;
-                self.live.catch_up_all();
-                stream
-            }
-            Err(e) => return Err(e),
-        };
-        while let Some(event) = stream.next().await {
-            let event = event?;
-            if matches!(
-                event.operation_type,
-                OperationType::Invalidate | OperationType::DropDatabase
-            ) {
-                // The database was dropped: start afresh.
-                self.resume = None;
-                self.live.catch_up_all();
-                return Ok(());
-            }
-            let asks = self.bank.asks();
-            asks.heard(event.cluster_time);
-            let collection = event.ns.as_ref().and_then(|ns| ns.coll.as_deref());
-            let key = event.document_key.as_ref().and_then(|k| k.get_object_id("_id").ok());
-            let mut changes = Vec::with_capacity(2);
-            match (collection, event.full_document) {
-                (Some(JOURNAL), Some(doc)) => {
-                    if let Ok(entry) = from_document::<EntryDoc>(doc) {
-                        // An entry paying a request is also that request's change.
-                        changes.extend(entry.request.map(Change::RequestChanged));
-                        changes.insert(0, Change::Entry(entry));
-                    }
-                }
-                (Some(REQUESTS), Some(doc)) if event.operation_type == OperationType::Insert => {
-                    changes.extend(from_document(doc).ok().map(Change::Request));
-                }
-                // Closed, or changed or deleted past the bank.
-                (Some(REQUESTS), _) if key.is_some() => changes.extend(key.map(Change::RequestChanged)),
-                // The collection dropped or renamed.
-                (Some(REQUESTS), _) => asks.forget_all(),
-                _ => {}
-            }
-            for change in &changes {
-                match change {
-                    Change::Request(request) => asks.remember(request),
-                    Change::RequestChanged(id) => asks.forget(*id),
-                    Change::Entry(_) => {}
-                }
-            }
-            for change in changes {
-                if self.entries.send(change).await.is_err() {
-                    // Delivery has stopped: so has the process.
-                    return Ok(());
-                }
-            }
-            self.resume = stream.resume_token();
-        }
-        Ok(())
-    }
+    feed: Arc<Feed>,
 }
 
 impl Delivering {
-    async fn run(&mut self, mut arriving: mpsc::Receiver<Change>) {
+    async fn run(&mut self, mut arriving: mpsc::Receiver<LiveChange>) {
         let mut batch = Vec::new();
         while arriving.recv_many(&mut batch, BATCH).await > 0 {
             let (mut entries, mut requests, mut changed) = (Vec::new(), Vec::new(), Vec::new());
             for change in batch.drain(..) {
                 match change {
-                    Change::Entry(entry) => entries.push(entry),
-                    Change::Request(request) => requests.push(request),
-                    Change::RequestChanged(id) => changed.push(id),
+                    LiveChange::Entry(entry) => entries.push(entry),
+                    LiveChange::Request(request) => requests.push(request),
+                    LiveChange::RequestChanged(id) => changed.push(id),
                 }
             }
             self.deliver(entries).await;
             self.deliver_requests(requests, changed).await;
+            if self.feed.overflowed.swap(false, Ordering::AcqRel) {
+                tracing::warn!("live delivery fell behind: streams catch up from the database");
+                self.live.catch_up_all();
+            }
         }
     }
 
@@ -234,8 +173,7 @@ impl Delivering {
     async fn deliver(&mut self, entries: Vec<EntryDoc>) {
         let listening: Vec<(&EntryDoc, ObjectId, broadcast::Sender<Delivery>)> = entries
             .iter()
-            .flat_map(|entry| [(entry, entry.from), (entry, entry.to)])
-            .filter(|(_, holder)| *holder != ISSUER)
+            .flat_map(|entry| holders(entry).map(move |holder| (entry, holder)))
             .filter_map(|(entry, holder)| self.live.listeners(holder).map(|to| (entry, holder, to)))
             .collect();
         if listening.is_empty() {

@@ -4,9 +4,9 @@
 
 use super::{Delivery, Subscription};
 use crate::model::PaymentRequest;
-use crate::server::bank::{Bank, LiveEntry, Position};
-use crate::server::bank::error::BankError;
 use crate::server::auth::sessions::SessionStore;
+use crate::server::bank::error::BankError;
+use crate::server::bank::{Bank, LiveEntry, Position};
 use mongodb::bson::oid::ObjectId;
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -1,13 +1,14 @@
 //! Live updates: every new journal entry reaches the open pages of both of
 //! its holders, on whichever instance they are connected.
 //!
-//! - `feed`: this instance's one change stream on journal inserts and
-//!   payment request changes, fanned out to the users listening here;
+//! - `feed`: journal inserts and payment request changes, from the
+//!   instance's one change stream (`changes/`), fanned out to the users
+//!   listening here;
 //! - `listener`: one client's stream: catch up from its `Last-Event-ID`,
 //!   then live entries in the account's order, each exactly once; ends
 //!   when its session does or the server stops.
 //!
-//! The route is `rest/events.rs`.
+//! The route is `http/rest/events.rs`.
 
 mod feed;
 mod listener;
@@ -24,9 +25,6 @@ use tokio::sync::{broadcast, watch};
 
 /// Streams one user may have open at once (tabs and devices).
 pub const PER_USER: usize = 8;
-/// Streams one instance holds unless `MAX_LIVE_STREAMS` says otherwise:
-/// half of the connections it accepts, so pages and the API keep the rest.
-pub const DEFAULT_MAX_STREAMS: usize = 2048;
 /// Deliveries one user's streams may fall behind before they catch up from
 /// the database instead. Each user with a stream holds this many slots up
 /// front: with 256, a listener cost 34 KiB of RSS at 1,000 listeners; with

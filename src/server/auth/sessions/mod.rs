@@ -3,25 +3,23 @@
 //! profile page) long before its token expires.
 //!
 //! Checking a session must not cost a database read per request, and ending
-//! one must reach every instance within a second. So each instance keeps
-//! the sessions it has seen in memory, and one change stream on the
-//! `sessions` collection tells it of every session opened (cached before
-//! its first request) and ended anywhere. While the
-//! stream is down (a database restart), the cache is bypassed: sessions are
-//! read from the database, never trusted stale.
+//! one must reach every instance within seconds: `cache.rs` keeps the
+//! sessions seen here, fed by the instance's change stream, and answers
+//! only while that stream is current; otherwise the database does.
+//! "Last seen" is noted in memory and written in batches (`last_seen.rs`).
 
-use crate::server::bank::error::BankError;
+mod cache;
 pub mod last_seen;
 
+use crate::server::auth::extract::network;
+use crate::server::bank::error::BankError;
+use crate::server::changes::{Follower, Trust};
+use cache::{Cached, SessionCache};
 use last_seen::LastSeen;
-use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
-use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const SESSIONS: &str = "sessions";
@@ -30,11 +28,9 @@ pub const SESSIONS: &str = "sessions";
 const LAST_SEEN_EVERY: Duration = Duration::from_secs(60);
 /// Longest user agent kept.
 const USER_AGENT_CHARS: usize = 200;
-/// Sessions remembered per instance before the cache starts over.
-const CACHE_LIMIT: usize = 200_000;
 
 #[derive(Debug, Serialize, Deserialize)]
-struct SessionDoc {
+pub(super) struct SessionDoc {
     #[serde(rename = "_id")]
     id: ObjectId,
     #[serde(rename = "userId")]
@@ -71,46 +67,37 @@ pub struct Device {
     pub address: Option<std::net::IpAddr>,
 }
 
-#[derive(Clone, Copy)]
-struct Cached {
-    user: ObjectId,
-    expires_at: i64,
-    revoked: bool,
-    /// When this instance last noted it seen (ms; at first, what its own
-    /// document says).
-    seen_noted: i64,
-}
-
 #[derive(Clone)]
 pub struct SessionStore {
     sessions: Collection<SessionDoc>,
     ttl: Duration,
-    cache: Arc<Mutex<HashMap<ObjectId, Cached>>>,
-    /// Whether the change stream is running, so the cache can be trusted.
-    watching: Arc<AtomicBool>,
-    /// Each session seen ending (live streams in it close).
-    ended: tokio::sync::broadcast::Sender<ObjectId>,
+    cache: Arc<SessionCache>,
     /// "Last seen", written in batches.
     last_seen: Arc<LastSeen>,
 }
 
 impl SessionStore {
-    pub fn new(db: &Database, ttl: Duration) -> SessionStore {
+    /// Sessions in `db`, cached while `trust` says the change stream is
+    /// current (the cache must also follow it: [`SessionStore::follower`]).
+    pub fn new(db: &Database, ttl: Duration, trust: Trust) -> SessionStore {
         SessionStore {
             sessions: db.collection(SESSIONS),
             ttl,
-            cache: Arc::default(),
-            watching: Arc::default(),
-            ended: tokio::sync::broadcast::Sender::new(1024),
+            cache: Arc::new(SessionCache::new(trust)),
             last_seen: Arc::new(LastSeen::new(db, SESSIONS)),
         }
+    }
+
+    /// What the change stream feeds.
+    pub fn follower(&self) -> Arc<dyn Follower> {
+        self.cache.clone()
     }
 
     /// Tells of every session that ends from now on, here or elsewhere
     /// (while the change stream runs; a receiver that falls behind is told
     /// it lagged and should check its session itself).
     pub fn ended(&self) -> tokio::sync::broadcast::Receiver<ObjectId> {
-        self.ended.subscribe()
+        self.cache.ended()
     }
 
     /// How long a session lasts.
@@ -122,7 +109,7 @@ impl SessionStore {
     pub async fn open(&self, user: ObjectId, device: &Device) -> Result<ObjectId, BankError> {
         let session = self.new_session(user, device);
         self.sessions.insert_one(&session).await?;
-        self.remember(session.id, cached(&session));
+        self.cache.remember(session.id, Cached::of(&session));
         Ok(session.id)
     }
 
@@ -144,7 +131,7 @@ impl SessionStore {
             created_at: now,
             last_seen_at: now,
             user_agent: device.user_agent.chars().take(USER_AGENT_CHARS).collect(),
-            network: device.address.map(network).unwrap_or_default(),
+            network: device.address.map(|a| network(a).to_string()).unwrap_or_default(),
             expires_at: DateTime::from_millis(now.timestamp_millis() + self.ttl.as_millis() as i64),
             revoked: false,
         }
@@ -153,15 +140,15 @@ impl SessionStore {
     /// Whether `sid` is a live session of `user`.
     pub async fn check(&self, sid: ObjectId, user: ObjectId) -> Result<(), BankError> {
         let now = DateTime::now().timestamp_millis();
-        let watching = self.watching.load(Ordering::Acquire);
-        let session = match watching.then(|| self.lookup(sid)).flatten() {
+        let current = self.cache.is_current();
+        let session = match current.then(|| self.cache.lookup(sid)).flatten() {
             Some(session) => session,
             None => {
                 let found = self.sessions.find_one(doc! { "_id": sid }).await?;
-                let fresh = found.as_ref().map(cached).ok_or(BankError::Unauthorized)?;
-                // Unwatched, the cache may be stale: the database's word only.
-                if watching {
-                    self.remember(sid, fresh)
+                let fresh = found.as_ref().map(Cached::of).ok_or(BankError::Unauthorized)?;
+                // Behind the database, the cache may be stale: its word only.
+                if current {
+                    self.cache.remember(sid, fresh)
                 } else {
                     fresh
                 }
@@ -218,7 +205,7 @@ impl SessionStore {
             .await?;
         let ended = ended.matched_count == 1;
         if ended {
-            self.forget(sid);
+            self.cache.forget(sid);
         }
         Ok(ended)
     }
@@ -233,54 +220,13 @@ impl SessionStore {
             .update_many(filter, doc! { "$set": { "revoked": true } })
             .await?;
         // This instance at once; the others by the change stream.
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        for (sid, session) in cache.iter_mut() {
-            if session.user == user && Some(*sid) != keep {
-                session.revoked = true;
-                let _ = self.ended.send(*sid);
-            }
-        }
+        self.cache.forget_user(user, keep);
         Ok(())
-    }
-
-    fn lookup(&self, sid: ObjectId) -> Option<Cached> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&sid).copied()
-    }
-
-    /// Caches a session read from the database, unless the change stream
-    /// has meanwhile said it ended (that word wins); returns what is cached.
-    fn remember(&self, sid: ObjectId, session: Cached) -> Cached {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        *cache.entry(sid).or_insert(session)
-    }
-
-    /// Marks a session ended in this instance's cache.
-    fn forget(&self, sid: ObjectId) {
-        let _ = self.ended.send(sid);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(session) = cache.get_mut(&sid) {
-            session.revoked = true;
-        } else {
-            cache.insert(
-                sid,
-                Cached {
-                    user: ObjectId::from_bytes([0; 12]),
-                    expires_at: i64::MAX,
-                    revoked: true,
-                    seen_noted: 0,
-                },
-            );
-        }
     }
 
     /// Notes "last seen" for the next batch: the request does not wait.
     fn note_seen(&self, sid: ObjectId, now: i64) {
-        if let Some(session) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&sid) {
-            session.seen_noted = now;
-        }
+        self.cache.noted_seen(sid, now);
         self.last_seen.note(sid, now);
     }
 
@@ -302,80 +248,6 @@ impl SessionStore {
     pub fn store_last_seen_in_batches(&self) -> tokio::task::JoinHandle<()> {
         self.last_seen.clone().store_in_batches()
     }
-
-    /// Follows every change to the sessions, for as long as the process
-    /// runs: an ended session leaves every instance's cache within the
-    /// stream's delay. Reconnects (from its resume token) after an error.
-    pub fn watch(&self) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut resume: Option<ResumeToken> = None;
-            loop {
-                if let Err(e) = store.follow(&mut resume).await {
-                    tracing::warn!(error = %e, "session change stream interrupted; reconnecting");
-                }
-                store.watching.store(false, Ordering::Release);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    }
-
-    async fn follow(&self, resume: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
-        // Not "last seen": most changes are that, and it means nothing here.
-        let sessions = self.sessions.clone_with_type::<Document>();
-        let mut stream = crate::server::db::watch_changes(&sessions, &["revoked"], resume, "session").await?;
-        // Started afresh: forget what may have changed unseen meanwhile.
-        if resume.is_none() {
-            self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        }
-        self.watching.store(true, Ordering::Release);
-        while let Some(event) = stream.next().await {
-            let event: ChangeStreamEvent<Document> = event?;
-            self.apply(&event);
-            *resume = stream.resume_token();
-        }
-        Ok(())
-    }
-
-    fn apply(&self, event: &ChangeStreamEvent<Document>) {
-        let sid = event
-            .document_key
-            .as_ref()
-            .and_then(|k| k.get_object_id("_id").ok())
-            .unwrap_or(ObjectId::from_bytes([0; 12]));
-        match event.operation_type {
-            // A session opened anywhere: known here before its first
-            // request, so that request needs no read.
-            OperationType::Insert => {
-                let opened = event
-                    .full_document
-                    .clone()
-                    .and_then(|d| mongodb::bson::from_document::<SessionDoc>(d).ok());
-                if let Some(session) = opened {
-                    self.remember(sid, cached(&session));
-                }
-            }
-            OperationType::Delete => self.forget(sid),
-            // "Last seen" updates are most of them: only an ending counts.
-            OperationType::Update => {
-                let revoked = event
-                    .update_description
-                    .as_ref()
-                    .map(|u| u.updated_fields.get_bool("revoked"));
-                if revoked == Some(Ok(true)) {
-                    self.forget(sid);
-                }
-            }
-            // Not a change Paisa makes: read it afresh when next used.
-            OperationType::Replace => {
-                self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&sid);
-            }
-            OperationType::Drop | OperationType::DropDatabase | OperationType::Invalidate => {
-                self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The indexes sessions need: the user's sessions (expiry's is
@@ -384,39 +256,5 @@ pub async fn ensure_indexes(db: &Database) -> mongodb::error::Result<()> {
     db.collection::<Document>(SESSIONS)
         .create_index(IndexModel::builder().keys(doc! { "userId": 1 }).build())
         .await?;
-    crate::server::auth::sessions::last_seen::ensure_indexes(db).await
-}
-
-fn cached(session: &SessionDoc) -> Cached {
-    Cached {
-        user: session.user,
-        expires_at: session.expires_at.timestamp_millis(),
-        revoked: session.revoked,
-        seen_noted: session.last_seen_at.timestamp_millis(),
-    }
-}
-
-/// The client's network: an IPv4 address's /24, an IPv6 address's /64.
-pub fn network(address: std::net::IpAddr) -> String {
-    match address {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            format!("{a}.{b}.{c}.0/24")
-        }
-        std::net::IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn networks_hide_the_host() {
-        assert_eq!(network("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
-        assert_eq!(network("2001:db8:1:2:3:4:5:6".parse().unwrap()), "2001:db8:1:2::/64");
-    }
+    last_seen::ensure_indexes(db).await
 }

@@ -6,9 +6,10 @@
 //! request at a time still serves payments while the audit runs.
 
 use super::requests_pass::Paying;
-use super::{int, Audit, Progress, Remembered, Violation, KEY_LIFETIME};
-use crate::server::bank::store::JOURNAL;
+use super::{int, Audit, Progress, Remembered, Violation};
 use crate::server::bank::error::BankError;
+use crate::server::bank::store::JOURNAL;
+use crate::server::bank::store::KEY_LIFETIME;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::{ClientSession, Database};
 use std::collections::HashMap;

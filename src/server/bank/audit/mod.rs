@@ -24,11 +24,7 @@ use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 use mongodb::{Client, ClientSession, Database};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// How long an idempotency key is remembered: two entries with one key
-/// from one sender closer together than this are a key applied twice.
-pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+use std::time::Instant;
 
 /// What the audit found.
 #[derive(Debug, Serialize)]
@@ -71,11 +67,6 @@ struct Tally {
     chain: u64,
 }
 
-/// How much the audit waits after each chunk of the journal, by default: 4
-/// times as long as the chunk took, so the database spends at most a fifth
-/// of its time on the audit.
-pub const DEFAULT_PACE: u32 = 4;
-
 /// How far an audit has come: told after each chunk it reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
@@ -89,7 +80,7 @@ pub enum Progress {
     },
 }
 
-/// Audits `db` (see the module doc); `pace` as in [`DEFAULT_PACE`] (0: as
+/// Audits `db` (see the module doc); `pace` as `paisa audit --pace` (0: as
 /// fast as the database allows). `Err` only when it cannot run.
 pub async fn audit(client: &Client, db: &Database, pace: u32) -> Result<Report, BankError> {
     audit_with_progress(client, db, pace, &|_| {}).await

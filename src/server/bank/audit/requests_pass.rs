@@ -5,8 +5,8 @@
 //! memory stays bounded by the chunk.
 
 use super::{int, Audit, Violation};
-use crate::server::bank::requests::REQUESTS;
 use crate::server::bank::error::BankError;
+use crate::server::bank::requests::REQUESTS;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::{ClientSession, Database};

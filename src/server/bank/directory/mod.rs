@@ -1,8 +1,9 @@
-//! Search's read model: every user's name in memory, kept current by a
-//! change stream on the users (`follow.rs`), so a search is answered from
+//! Search's read model: every user's name in memory, kept current by the
+//! instance's change stream (`follow.rs`), so a search is answered from
 //! memory in microseconds on any database (SecantusDB reads a whole index
 //! range before it applies a limit: a one-letter prefix over 100,000 users
-//! took seconds). Trusted only while loaded and following; otherwise
+//! took seconds). Trusted only while loaded and the stream is current
+//! (`changes/`); otherwise
 //! `Bank::search` asks the database, which gives the same answer.
 //!
 //! Cost: about 90 bytes a user (a record with the names, three orders of
@@ -15,6 +16,7 @@ pub use index::Entry;
 pub(crate) use index::Index;
 
 use crate::model::UserSummary;
+use crate::server::changes::Trust;
 use index::TooLong;
 use mongodb::bson::oid::ObjectId;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,31 +27,42 @@ pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 
 pub struct Directory {
     state: RwLock<State>,
-    /// Whether `state` is `Ready` and its change stream runs.
+    /// Whether `state` is `Ready`.
     live: AtomicBool,
+    /// Whether the stream that keeps it is current.
+    trust: Trust,
     max_users: usize,
+    /// Loads begun: a load that another has overtaken is dropped.
+    loads: std::sync::atomic::AtomicU64,
 }
 
 enum State {
     /// Not kept (not started, too many users, or a name too long).
     Off,
-    /// Being read from the database: sign-ups made here meanwhile wait.
-    Loading(Vec<Entry>),
+    /// Being read from the database: what the stream brings meanwhile
+    /// (`changed`, in order) and sign-ups made here (`made`) wait.
+    Loading {
+        load: u64,
+        changed: Vec<Entry>,
+        made: Vec<Entry>,
+    },
     Ready(Index),
 }
 
 impl Directory {
-    pub fn new(max_users: usize) -> Directory {
+    pub fn new(max_users: usize, trust: Trust) -> Directory {
         Directory {
             state: RwLock::new(State::Off),
             live: AtomicBool::new(false),
+            trust,
             max_users,
+            loads: Default::default(),
         }
     }
 
     /// Whether searches are answered from memory now.
     pub fn is_live(&self) -> bool {
-        self.live.load(Ordering::Acquire)
+        self.live.load(Ordering::Acquire) && self.trust.is_current()
     }
 
     /// The answer from memory, or `None` when it cannot be trusted.
@@ -75,7 +88,7 @@ impl Directory {
 
     /// `read` of the index, while it is ready and followed.
     fn trusted<T>(&self, read: impl FnOnce(&Index) -> T) -> Option<T> {
-        if !self.live.load(Ordering::Acquire) {
+        if !self.is_live() {
             return None;
         }
         match &*self.read() {
@@ -90,7 +103,7 @@ impl Directory {
         let mut state = self.write();
         match &mut *state {
             State::Off => {}
-            State::Loading(waiting) => waiting.extend(entries),
+            State::Loading { made, .. } => made.extend(entries),
             State::Ready(index) => {
                 let fits = entries.into_iter().try_for_each(|e| index.upsert(&e, true));
                 self.check(&mut state, fits);
@@ -101,40 +114,61 @@ impl Directory {
     /// A change the stream brought: a new user or new names.
     fn apply(&self, entry: &Entry) {
         let mut state = self.write();
-        if let State::Ready(index) = &mut *state {
-            let fits = index.upsert(entry, false);
-            self.check(&mut state, fits);
+        match &mut *state {
+            State::Ready(index) => {
+                let fits = index.upsert(entry, false);
+                self.check(&mut state, fits);
+            }
+            State::Loading { changed, .. } => changed.push(entry.clone()),
+            State::Off => {}
         }
     }
 
-    /// A known user's entry, for a change that names only some fields.
-    fn get(&self, id: ObjectId) -> Option<Entry> {
-        match &*self.read() {
-            State::Ready(index) => index.get(id),
-            _ => None,
-        }
-    }
-
-    fn begin_load(&self) {
+    /// Starts a load (the one before it, if any, is dropped); its number.
+    fn begin_load(&self) -> u64 {
+        let load = self.loads.fetch_add(1, Ordering::AcqRel) + 1;
         self.live.store(false, Ordering::Release);
-        *self.write() = State::Loading(Vec::new());
+        *self.write() = State::Loading {
+            load,
+            changed: Vec::new(),
+            made: Vec::new(),
+        };
+        load
     }
 
-    /// Ends a load with what was read: false when it cannot be kept.
-    /// Sign-ups made here meanwhile are added only if the read missed
-    /// them (what was read may already hold a later rename).
-    fn finish_load(&self, mut read: Index) -> bool {
+    /// Whether `load` is still the one under way.
+    fn loading(&self, load: u64) -> bool {
+        matches!(&*self.read(), State::Loading { load: l, .. } if *l == load)
+    }
+
+    /// Ends `load` with what was read: false when it cannot be kept. What
+    /// the stream brought meanwhile is applied in order (the stream's last
+    /// word is the newest); sign-ups made here only if the read missed them
+    /// (what was read may already hold a later rename).
+    fn finish_load(&self, load: u64, mut read: Index) -> bool {
         let mut state = self.write();
-        let waiting = match std::mem::replace(&mut *state, State::Off) {
-            State::Loading(waiting) => waiting,
-            _ => Vec::new(),
+        if !matches!(&*state, State::Loading { load: l, .. } if *l == load) {
+            return true;
+        }
+        let (changed, made) = match std::mem::replace(&mut *state, State::Off) {
+            State::Loading { changed, made, .. } => (changed, made),
+            _ => (Vec::new(), Vec::new()),
         };
         read.seal();
-        if waiting.iter().try_for_each(|e| read.upsert(e, true)).is_err() || read.len() > self.max_users {
+        let fits = changed
+            .iter()
+            .try_for_each(|e| read.upsert(e, false))
+            .and_then(|()| made.iter().try_for_each(|e| read.upsert(e, true)));
+        if fits.is_err() || read.len() > self.max_users {
             return false;
         }
         *state = State::Ready(read);
+        self.live.store(true, Ordering::Release);
         true
+    }
+
+    pub fn max_users(&self) -> usize {
+        self.max_users
     }
 
     /// Whether a load of `n` users may proceed.
@@ -156,17 +190,6 @@ impl Directory {
         );
         *state = State::Off;
         self.live.store(false, Ordering::Release);
-    }
-
-    /// Trusts the directory (if it is ready) or stops trusting it.
-    fn set_live(&self, live: bool) {
-        let state = self.write();
-        self.live
-            .store(live && matches!(&*state, State::Ready(_)), Ordering::Release);
-    }
-
-    fn is_off(&self) -> bool {
-        matches!(&*self.read(), State::Off)
     }
 
     /// Stops keeping the index when it no longer fits.

@@ -3,8 +3,8 @@
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
 use crate::money::Money;
-use crate::server::bank::{HISTORY_LIMIT, HISTORY_MAX};
 use crate::server::auth::extract::AuthUser;
+use crate::server::bank::{HISTORY_LIMIT, HISTORY_MAX};
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -3,8 +3,8 @@
 //! input, business outcomes) the way each route's contract says.
 
 use crate::money::MoneyError;
-use crate::server::bank::error::{BankError, Kind};
 use crate::server::auth::throttle::retry_after_secs;
+use crate::server::bank::error::{BankError, Kind};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

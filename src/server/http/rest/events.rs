@@ -4,8 +4,8 @@
 
 use super::error::{ApiError, Refusals};
 use super::history_json;
-use crate::server::live::{Listener, Out};
 use crate::server::auth::extract::AuthUser;
+use crate::server::live::{Listener, Out};
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};

@@ -11,8 +11,8 @@ mod requests;
 mod sessions;
 mod users;
 
-use crate::server::state::AppState;
 use crate::model::HistoryEntry;
+use crate::server::state::AppState;
 use axum::Router;
 use serde_json::{json, Value};
 
