@@ -9,6 +9,9 @@ use std::path::PathBuf;
 /// Streams one instance holds unless `MAX_LIVE_STREAMS` says otherwise:
 /// half of the connections it accepts, so pages and the API keep the rest.
 pub const DEFAULT_MAX_STREAMS: usize = 2048;
+/// Users whose names an instance keeps for search unless
+/// `SEARCH_MEMORY_MAX_USERS` says otherwise (~90 MB).
+pub const DEFAULT_SEARCH_MEMORY_MAX_USERS: usize = 1_000_000;
 
 #[derive(Clone, Debug, Parser)]
 #[command(name = "paisa", version, about = "Paisa: a wallet to send money to people by name")]
@@ -79,7 +82,7 @@ pub struct Config {
     /// Users whose names this instance keeps in memory for search (about
     /// 90 bytes each: ~9 MB per 100,000). With more, or 0, every search asks
     /// the database.
-    #[arg(long, env = "SEARCH_MEMORY_MAX_USERS", default_value_t = crate::server::bank::directory::DEFAULT_MAX_USERS)]
+    #[arg(long, env = "SEARCH_MEMORY_MAX_USERS", default_value_t = DEFAULT_SEARCH_MEMORY_MAX_USERS)]
     pub search_memory_max_users: usize,
 
     /// Folder for local state: the embedded database and the dev JWT secret.

@@ -18,5 +18,6 @@ pub mod embedded;
 pub mod expiry;
 pub mod http;
 pub mod live;
+pub mod qr;
 pub mod start;
 pub mod state;

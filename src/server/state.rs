@@ -1,9 +1,10 @@
 //! What every request handler shares, built once at start.
 
-use crate::server::auth::passwords::Passwords;
 use crate::server::auth::sessions::SessionStore;
 use crate::server::auth::throttle::{Limits, Throttle};
 use crate::server::auth::tokens::Tokens;
+use crate::server::auth::AuthContext;
+use crate::server::bank::passwords::Passwords;
 use crate::server::bank::Bank;
 use crate::server::changes::Changes;
 use crate::server::config::{self, Config};
@@ -82,7 +83,9 @@ impl AppState {
         // would only add memory, not throughput.
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let changes = Changes::on_database(&db);
-        let bank = Bank::new(client, &db, passwords).following(changes.trust());
+        let bank = Bank::new(client, &db, passwords)
+            .following(changes.trust())
+            .with_directory_max_users(config::DEFAULT_SEARCH_MEMORY_MAX_USERS);
         let sessions = SessionStore::new(&db, tokens.ttl(), changes.trust());
         AppState(Arc::new(Shared {
             leptos_options,
@@ -134,5 +137,26 @@ impl AppState {
         self.changes.follow(self.live.follower(self.bank.clone()));
         self.changes.start();
         self.sessions.store_last_seen_in_batches();
+    }
+}
+
+impl AuthContext for AppState {
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+    fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+    fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+    fn bank(&self) -> &Bank {
+        &self.bank
+    }
+    fn cookie_secure(&self) -> bool {
+        self.cookie_secure
+    }
+    fn trust_forwarded_for(&self) -> bool {
+        self.trust_forwarded_for
     }
 }

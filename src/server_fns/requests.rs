@@ -105,7 +105,7 @@ pub async fn get_receive() -> Result<Receive, AppError> {
     ssr::respond(async move {
         let user = ssr::current_user().await?.user;
         let link = format!("{}/pay/{}", ssr::public_origin(), user.to_hex());
-        let qr_svg = crate::server::http::qr::svg(&link).map_err(|_| AppError::Internal)?;
+        let qr_svg = crate::server::qr::svg(&link).map_err(|_| AppError::Internal)?;
         Ok(Receive { link, qr_svg })
     })
     .await

@@ -3,10 +3,9 @@
 //! UI is told.
 
 use crate::error::AppError;
-use crate::server::auth::extract::{
-    self, clear_session_cookie, session_cookie, AuthUser, ClientAddress, NotSignedIn, SignInRefused,
-};
+use crate::server::auth::extract::{clear_session_cookie, session_cookie, AuthUser, ClientAddress, NotSignedIn};
 use crate::server::auth::sessions::Device;
+use crate::server::auth::sign_in::{self, SignInRefused};
 use crate::server::bank::error::{BankError, Kind};
 use crate::server::state::AppState;
 use axum::body::Body;
@@ -73,7 +72,7 @@ pub async fn current_user() -> Result<AuthUser, AppError> {
 pub async fn start_session(user: ObjectId) -> Result<(), AppError> {
     let state = state();
     let device: Device = leptos_axum::extract_with_state(&state).await.unwrap_or_default();
-    let token = extract::open(&state, user, &device).await?;
+    let token = sign_in::open(&state, user, &device).await?;
     set_cookie(&session_cookie(&token, state.sessions.lifetime(), state.cookie_secure));
     Ok(())
 }
@@ -94,7 +93,7 @@ pub async fn sign_in(username: &str, password: &str) -> Result<(), AppError> {
         .await
         .unwrap_or(ClientAddress(None));
     let device: Device = leptos_axum::extract_with_state(&state).await.unwrap_or_default();
-    let token = extract::sign_in(&state, username, password, address, &device)
+    let token = sign_in::sign_in(&state, username, password, address, &device)
         .await
         .map_err(|refused| match refused {
             SignInRefused::TooMany(wait) => too_many(wait),

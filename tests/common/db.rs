@@ -4,8 +4,8 @@
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::Database;
-use paisa::server::auth::passwords::Passwords;
 use paisa::server::bank::journal::ISSUER;
+use paisa::server::bank::passwords::Passwords;
 use paisa::server::bank::Bank;
 use std::collections::HashMap;
 use std::time::Duration;

@@ -15,8 +15,8 @@ pub mod sse;
 
 use mongodb::bson::oid::ObjectId;
 use paisa::money::Money;
-use paisa::server::auth::passwords::Passwords;
 use paisa::server::auth::tokens::Tokens;
+use paisa::server::bank::passwords::Passwords;
 use paisa::server::bank::{Bank, Import, MAX_GRANT, MIN_GRANT};
 use paisa::server::embedded::EmbeddedMongo;
 use paisa::server::state::AppState;
@@ -156,7 +156,7 @@ impl TestEnv {
     /// A session token for `user`, as signing in would give: a new session.
     pub async fn token(&self, user: ObjectId) -> String {
         let device = paisa::server::auth::sessions::Device::default();
-        paisa::server::auth::extract::open(&self.state, user, &device)
+        paisa::server::auth::sign_in::open(&self.state, user, &device)
             .await
             .expect("open a session")
     }

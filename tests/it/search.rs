@@ -3,7 +3,7 @@
 //! any instance within a second, and steps aside when it cannot be kept.
 
 use crate::common::TestEnv;
-use paisa::server::auth::passwords::Passwords;
+use paisa::server::bank::passwords::Passwords;
 use paisa::server::bank::{Bank, ProfileUpdate, SignUp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -3,16 +3,15 @@
 //! [`AuthUser`] extractor checks its signature and that the session it
 //! names is live, for the REST routes, the server functions and the page
 //! guard alike. Also the client's address, which the sign-in and sign-up
-//! throttle is keyed on, and the device a new session is opened on.
+//! throttle is keyed on, and the device a new session is opened on. They
+//! read the app's state through [`AuthContext`], so auth sits below it.
 
-use crate::server::auth::sessions::Device;
+use super::sessions::Device;
+use super::AuthContext;
 use crate::server::bank::error::BankError;
-use crate::server::http::rest::error::ApiError;
-use crate::server::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE, USER_AGENT};
-use axum::http::{request::Parts, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{request::Parts, HeaderMap};
 use mongodb::bson::oid::ObjectId;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -51,23 +50,14 @@ pub enum NotSignedIn {
     Unavailable,
 }
 
-impl IntoResponse for NotSignedIn {
-    fn into_response(self) -> Response {
-        match self {
-            NotSignedIn::SignedOut => (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({}))).into_response(),
-            NotSignedIn::Unavailable => ApiError::unavailable().into_response(),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for AuthUser {
+impl<S: AuthContext> FromRequestParts<S> for AuthUser {
     type Rejection = NotSignedIn;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AuthUser, NotSignedIn> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<AuthUser, NotSignedIn> {
         let token =
-            token_from_headers(&parts.headers, cookie_name(state.cookie_secure)).ok_or(NotSignedIn::SignedOut)?;
-        let claimed = state.tokens.verify(token).map_err(|_| NotSignedIn::SignedOut)?;
-        match state.sessions.check(claimed.session, claimed.user).await {
+            token_from_headers(&parts.headers, cookie_name(state.cookie_secure())).ok_or(NotSignedIn::SignedOut)?;
+        let claimed = state.tokens().verify(token).map_err(|_| NotSignedIn::SignedOut)?;
+        match state.sessions().check(claimed.session, claimed.user).await {
             Ok(()) => Ok(AuthUser {
                 user: claimed.user,
                 session: claimed.session,
@@ -82,62 +72,10 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// Longest username looked at: an email is at most 254 bytes. Longer ones
-/// are refused before any throttling or hashing.
-pub const MAX_USERNAME_BYTES: usize = 254;
-
-/// Why a sign-in gave no session.
-#[derive(Debug)]
-pub enum SignInRefused {
-    /// Too many failures (or attempts) from here: come back after this.
-    TooMany(Duration),
-    Bank(BankError),
-}
-
-/// Signs in with a password: the throttle (only failures count against a
-/// username), the password check, then a new session on `device`; returns
-/// its token.
-pub async fn sign_in(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    address: Option<IpAddr>,
-    device: &Device,
-) -> Result<String, SignInRefused> {
-    if username.len() > MAX_USERNAME_BYTES {
-        return Err(SignInRefused::Bank(BankError::BadCredentials));
-    }
-    state.throttle.attempt(address).map_err(SignInRefused::TooMany)?;
-    let delay = state
-        .throttle
-        .before_sign_in(username, address)
-        .map_err(SignInRefused::TooMany)?;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match state.bank.sign_in(username, password).await {
-        Ok(user) => {
-            state.throttle.succeeded(username, address);
-            open(state, user, device).await.map_err(SignInRefused::Bank)
-        }
-        Err(BankError::BadCredentials) => {
-            state.throttle.failed(username, address);
-            Err(SignInRefused::Bank(BankError::BadCredentials))
-        }
-        Err(e) => Err(SignInRefused::Bank(e)),
-    }
-}
-
-/// Opens a session for `user` on `device`; returns its token.
-pub async fn open(state: &AppState, user: ObjectId, device: &Device) -> Result<String, BankError> {
-    let session = state.sessions.open(user, device).await?;
-    state.tokens.issue(user, session)
-}
-
-impl FromRequestParts<AppState> for Device {
+impl<S: AuthContext> FromRequestParts<S> for Device {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Device, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Device, Self::Rejection> {
         let ClientAddress(address) = ClientAddress::from_request_parts(parts, state).await?;
         let user_agent = parts
             .headers
@@ -192,13 +130,13 @@ pub fn clear_session_cookie(secure: bool) -> String {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddress(pub Option<IpAddr>);
 
-impl FromRequestParts<AppState> for ClientAddress {
+impl<S: AuthContext> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ClientAddress, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ClientAddress, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         Ok(ClientAddress(client_address(
-            state.trust_forwarded_for,
+            state.trust_forwarded_for(),
             &parts.headers,
             peer,
         )))
@@ -223,52 +161,9 @@ fn client_address(trust_forwarded_for: bool, headers: &HeaderMap, peer: Option<S
     peer.map(|p| p.ip())
 }
 
-/// A client's network, not its address: an IPv4 address's /24, an IPv6
-/// address's /64 (one subscriber usually has a whole /64). What the
-/// throttle counts attempts by, and what a session records of where it was
-/// opened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Network(IpAddr);
-
-/// The network of `address`.
-pub fn network(address: IpAddr) -> Network {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            Network(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, 0)))
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            Network(IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)))
-        }
-    }
-}
-
-impl std::fmt::Display for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            IpAddr::V4(v4) => write!(f, "{v4}/24"),
-            IpAddr::V6(v6) => write!(f, "{v6}/64"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn networks_hide_the_host() {
-        assert_eq!(network("203.0.113.77".parse().unwrap()).to_string(), "203.0.113.0/24");
-        assert_eq!(
-            network("2001:db8:1:2:3:4:5:6".parse().unwrap()).to_string(),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(
-            network("203.0.113.77".parse().unwrap()),
-            network("203.0.113.1".parse().unwrap())
-        );
-    }
 
     #[test]
     fn reads_bearer_or_cookie() {

@@ -1,6 +1,6 @@
 //! Brute-force limits, shared by the JSON API and the server functions.
 //!
-//! - Attempts per client network (`extract::network`): sign-ins
+//! - Attempts per client network (`network.rs`): sign-ins
 //!   and sign-ups, so one client cannot keep the password hasher busy.
 //! - Failed sign-ins per (username, network): someone guessing a password
 //!   from their network runs out; the owner, elsewhere, does not.
@@ -13,7 +13,7 @@
 //! hearing. GCRA limiters from `governor` for rates; small counting windows
 //! for failures. A refusal says when to come back.
 
-use super::extract::{network, Network};
+use super::network::{network, Network};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mongodb::bson::oid::ObjectId;

@@ -11,6 +11,7 @@
 //! - `since`: what an account saw after a point, for live streams;
 //! - `feed`: what a change of the stream means for live streams;
 //! - `indexes`: what the queries above rely on;
+//! - `passwords`: hashing and checking them (argon2id, bounded);
 //! - `migrate`: bringing first-release balances into the journal;
 //! - `audit`: proving the books from one snapshot;
 //! - `txn`: how every transaction runs and retries;
@@ -26,6 +27,7 @@ mod history;
 pub mod indexes;
 pub mod journal;
 mod migrate;
+pub mod passwords;
 mod recent;
 mod rekey;
 pub mod requests;
@@ -45,7 +47,7 @@ pub use txn::{transaction_options, TxnStats};
 pub use users::{Import, ProfileUpdate, SignUp};
 
 use crate::money::Money;
-use crate::server::auth::passwords::Passwords;
+use crate::server::bank::passwords::Passwords;
 use crate::server::changes::{Follower, Trust};
 use asks::Asks;
 use directory::Directory;
@@ -111,7 +113,8 @@ impl Bank {
             locks: Arc::new(AccountLocks::new(1024)),
             outage: Arc::default(),
             trust: Trust::never(),
-            directory: Arc::new(Directory::new(directory::DEFAULT_MAX_USERS, Trust::never())),
+            // No directory until one is asked for (`with_directory_max_users`).
+            directory: Arc::new(Directory::new(0, Trust::never())),
             asks: Arc::new(Asks::new(Trust::never())),
         }
     }

@@ -29,7 +29,7 @@ pub struct Import {
     pub username: String,
     pub first_name: String,
     pub last_name: String,
-    /// A PHC string from [`crate::server::auth::passwords::Passwords::hash`].
+    /// A PHC string from [`crate::server::bank::passwords::Passwords::hash`].
     pub password_hash: String,
     pub balance: Money,
 }

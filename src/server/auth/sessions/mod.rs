@@ -11,7 +11,7 @@
 mod cache;
 pub mod last_seen;
 
-use crate::server::auth::extract::network;
+use crate::server::auth::network::network;
 use crate::server::bank::error::BankError;
 use crate::server::changes::{Follower, Trust};
 use cache::{Cached, SessionCache};

@@ -22,9 +22,6 @@ use mongodb::bson::oid::ObjectId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Users held in memory unless configured otherwise (~90 MB).
-pub const DEFAULT_MAX_USERS: usize = 1_000_000;
-
 pub struct Directory {
     state: RwLock<State>,
     /// Whether `state` is `Ready`.

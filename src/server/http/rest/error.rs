@@ -3,6 +3,7 @@
 //! input, business outcomes) the way each route's contract says.
 
 use crate::money::MoneyError;
+use crate::server::auth::extract::NotSignedIn;
 use crate::server::auth::throttle::retry_after_secs;
 use crate::server::bank::error::{BankError, Kind};
 use axum::http::{header, StatusCode};
@@ -149,5 +150,15 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, secs.into());
         }
         response
+    }
+}
+
+/// The extractor's refusal, as every route answers it.
+impl IntoResponse for NotSignedIn {
+    fn into_response(self) -> Response {
+        match self {
+            NotSignedIn::SignedOut => ApiError::forbidden().into_response(),
+            NotSignedIn::Unavailable => ApiError::unavailable().into_response(),
+        }
     }
 }

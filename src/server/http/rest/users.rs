@@ -2,8 +2,9 @@
 
 use super::error::{ApiError, Refusals};
 use super::extract::{BadInput, StrictJson};
-use crate::server::auth::extract::{self, AuthUser, ClientAddress, SignInRefused};
+use crate::server::auth::extract::{AuthUser, ClientAddress};
 use crate::server::auth::sessions::Device;
+use crate::server::auth::sign_in::{self, SignInRefused};
 use crate::server::bank::{ProfileUpdate, SignUp, SEARCH_LIMIT};
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -51,7 +52,7 @@ async fn sign_up(
         last_name: body.last_name,
         password: body.password,
     };
-    let token = async { extract::open(&state, state.bank.sign_up(input).await?, &device).await }
+    let token = async { sign_in::open(&state, state.bank.sign_up(input).await?, &device).await }
         .await
         .map_err(|e| ApiError::bank(e, SIGN_UP))?;
     Ok(Json(json!({ "message": "User created successfully", "token": token })))
@@ -74,7 +75,7 @@ async fn sign_in(
         state.throttle.attempt(address).map_err(ApiError::too_many)?;
         return Err(SIGN_IN.bad_input());
     };
-    let token = extract::sign_in(&state, &body.username, &body.password, address, &device)
+    let token = sign_in::sign_in(&state, &body.username, &body.password, address, &device)
         .await
         .map_err(|refused| match refused {
             SignInRefused::TooMany(wait) => ApiError::too_many(wait),
