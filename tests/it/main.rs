@@ -12,6 +12,7 @@ mod common;
 mod api;
 mod app;
 mod bank;
+mod changes;
 mod expiry;
 mod journal;
 mod layers;
