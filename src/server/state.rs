@@ -25,8 +25,8 @@ pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// Cloned by every extractor of every request: one shared allocation, so
 /// a clone is a reference count (cloning the fields themselves, keys,
-/// options and a dozen collection handles, was a tenth of the server's CPU
-/// on a balance read).
+/// options and a dozen collection handles, costs a tenth of the server's
+/// CPU on a balance read).
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

@@ -21,7 +21,7 @@ use mongodb::bson::oid::ObjectId;
 /// The one mapping of a service failure to what the UI is told.
 impl From<BankError> for AppError {
     fn from(e: BankError) -> AppError {
-        match (e.kind(), e) {
+        match (e.report(), e) {
             (_, BankError::Invalid { field, message }) => AppError::invalid(field, message),
             (_, BankError::Amount(m)) => AppError::invalid("amount", m.to_string()),
             (Kind::EmailTaken, _) => AppError::EmailTaken,

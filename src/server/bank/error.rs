@@ -1,6 +1,7 @@
-//! The service layer's one error type. It classifies itself once
-//! ([`BankError::kind`], which also logs what only the log may see); each
-//! adapter maps the kind to its own output: `rest/error.rs` to a status and
+//! The service layer's one error type. It classifies itself
+//! ([`BankError::kind`]); each adapter reports a failure once
+//! ([`BankError::report`]: the kind, and the log of what only the log may
+//! see) and maps the kind to its own output: `rest/error.rs` to a status and
 //! a JSON body, `server_fns/errors.rs` to the UI's `AppError`.
 
 use crate::money::MoneyError;
@@ -76,9 +77,7 @@ impl BankError {
         }
     }
 
-    /// Classifies this error, and logs it if it is ours (an outage as a
-    /// warning, anything else as an error), tagged with the request id by
-    /// the trace span. Call it once per failure.
+    /// What this failure means for the caller.
     pub fn kind(&self) -> Kind {
         match self {
             BankError::Invalid { .. } | BankError::Amount(_) => Kind::Invalid,
@@ -92,15 +91,22 @@ impl BankError {
             BankError::NoSuchRequest => Kind::NoSuchRequest,
             BankError::NotPending => Kind::NotPending,
             BankError::PendingLimit => Kind::PendingLimit,
-            e if e.is_unavailable() => {
-                tracing::warn!(error = %e, "service unavailable");
-                Kind::Unavailable
-            }
-            e @ (BankError::Busy(_) | BankError::Db(_) | BankError::Internal(_)) => {
-                tracing::error!(error = %e, "request failed");
-                Kind::Internal
-            }
+            e if e.is_unavailable() => Kind::Unavailable,
+            BankError::Busy(_) | BankError::Db(_) | BankError::Internal(_) => Kind::Internal,
         }
+    }
+
+    /// [`BankError::kind`], and the log line if the failure is ours (an
+    /// outage as a warning, anything else as an error), tagged with the
+    /// request id by the trace span: each adapter calls it once per failure.
+    pub fn report(&self) -> Kind {
+        let kind = self.kind();
+        match kind {
+            Kind::Unavailable => tracing::warn!(error = %self, "service unavailable"),
+            Kind::Internal => tracing::error!(error = %self, "request failed"),
+            _ => {}
+        }
+        kind
     }
 
     /// Whether the caller should be told "try again later" (503) rather than

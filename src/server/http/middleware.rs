@@ -87,7 +87,7 @@ pub async fn refuse_cross_site(State(state): State<AppState>, request: Request, 
 /// come back only over HTTPS.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let private = path.starts_with("/api/") || path == crate::paths::HOME || crate::paths::PRIVATE.contains(&path);
+    let private = path.starts_with("/api/") || path == crate::paths::HOME || crate::paths::is_private(path);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let defaults = [

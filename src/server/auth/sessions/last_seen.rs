@@ -21,10 +21,10 @@
 //! documents had (from before the visit, or its last hourly fold). Each
 //! instance that served a visit folds it once.
 //!
-//! A write per request instead (the first version) let a busy minute queue
-//! thousands of writes on the database; a write of the session's own
-//! document per minute (the second) halved the rate of balance reads when
-//! every request was due one.
+//! Why batches: a write per request lets a busy minute queue thousands of
+//! writes on the database, and even a write of the session's own document
+//! per minute halves the rate of balance reads when every request is due
+//! one (measured; docs/ARCHITECTURE.md).
 
 use futures::StreamExt;
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};

@@ -112,7 +112,7 @@ impl ApiError {
 
     /// The one mapping of a service failure to an API answer.
     pub fn bank(e: BankError, refusals: Refusals) -> ApiError {
-        match (e.kind(), refusals) {
+        match (e.report(), refusals) {
             (Kind::Unauthorized, _) => ApiError::forbidden(),
             (Kind::Unavailable, _) => ApiError::unavailable(),
             (Kind::Internal, _) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
