@@ -1717,3 +1717,94 @@ async fn ten_thousand_invalid_requests_get_4xx_and_change_nothing() {
         assert!(outcomes.len() >= 10_000);
     }
 }
+
+/// Hostile clients from one address: more idle sockets than the instance's
+/// whole connection limit, a half-sent HTTP/2 preface and an HTTP/1 head
+/// trickled in a header a second. Meanwhile another address is served
+/// within a second, every time, on fresh connections; and by 10 s (plus a
+/// tick) after they connected, the server has closed every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_client_cannot_take_the_instance_away_from_others() {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let env = TestEnv::new().await;
+    let mut state = env.state.clone();
+    state.connections.total = 64;
+    state.connections.per_address = Some(16);
+    let head = state.connections.head;
+    let base = common::serve(state).await;
+    let user = env.user("Asha", "Rao").await;
+    let token = env.token(user).await;
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+
+    // The half preface and the trickle first, so the server takes them
+    // (of the rest, it keeps the address's sixteen and closes the others).
+    let began = Instant::now();
+    let mut preface = TcpStream::connect(addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    let mut held = vec![preface];
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    for _ in 0..100 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let trickle = tokio::spawn(async move {
+        // A header a second, never the blank line that ends the head.
+        for i in 0.. {
+            if slow.write_all(format!("X-{i}: y\r\n").as_bytes()).await.is_err() {
+                return (i, slow);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        unreachable!()
+    });
+
+    // Another address, a fresh connection each time.
+    let other = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    while began.elapsed() < head + Duration::from_secs(2) {
+        for (path, auth) in [("/healthz", None), ("/api/v1/account/balance", Some(&token))] {
+            let sent = Instant::now();
+            let mut request = other.get(format!("{base}{path}"));
+            if let Some(token) = auth {
+                request = request.bearer_auth(token);
+            }
+            let status = request
+                .send()
+                .await
+                .map(|r| r.status())
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(status, StatusCode::OK, "{path}");
+            slowest = slowest.max(sent.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("slowest answer to the other address: {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+
+    // Every hostile connection is closed by now: a read sees its end.
+    for (i, socket) in held.iter_mut().enumerate() {
+        let mut buf = [0_u8; 64];
+        let read = tokio::time::timeout(Duration::from_millis(100), socket.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "socket {i} still open {:?} after connecting",
+            began.elapsed()
+        );
+    }
+    let (headers_sent, _) = tokio::time::timeout(Duration::from_secs(2), trickle)
+        .await
+        .expect("the trickled head is cut off")
+        .unwrap();
+    assert!(
+        headers_sent <= head.as_secs() as usize + 2,
+        "{headers_sent} headers trickled in"
+    );
+}

@@ -76,6 +76,12 @@ pub struct Config {
 
     /// Live streams (`/api/v1/events`) this instance holds at once; beyond,
     /// new ones get 503 (each holds a connection: keep it well under 4,096).
+    /// Connections one client address may hold open at once (0: no cap).
+    /// Ignored with TRUST_FORWARDED_FOR: behind our own proxy every client
+    /// shares its address, and the proxy bounds each client.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    pub max_connections_per_address: usize,
+
     #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_live_streams: usize,
 

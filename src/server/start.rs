@@ -7,13 +7,9 @@ use crate::server::auth::tokens::Tokens;
 use crate::server::config::{Command, Config};
 use crate::server::db;
 use crate::server::embedded::EmbeddedMongo;
-use crate::server::http::router::router;
 use crate::server::state::{AppState, REQUEST_TIME_LIMIT};
-use axum::extract::ConnectInfo;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// How long a shutdown waits for requests in flight to finish.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(15);
@@ -35,91 +31,7 @@ pub async fn run() -> ExitCode {
     }
 }
 
-/// The most connections open at once; more are closed as they arrive.
-pub const MAX_CONNECTIONS: usize = 4096;
-/// How long a client may take to send a request's headers (and, between
-/// requests, how long an idle connection is kept): a client that trickles
-/// them in is dropped.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves the router on `listener` until `shutdown` completes, then lets
-/// the requests in flight finish; each request sees its peer's address (for
-/// rate limiting). One connection loop of its own rather than
-/// `axum::serve`, for the header timeout and the connection cap.
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::server::graceful::GracefulShutdown;
-    use hyper_util::service::TowerToHyperService;
-    use tower::ServiceExt;
-
-    let throttle = state.throttle.clone();
-    let live = state.live.clone();
-    let sweeper = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            throttle.forget_idle();
-        }
-    });
-    let expiring = crate::server::expiry::sweep_every_minute(state.db.clone());
-    let app = router(state);
-    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "{MAX_CONNECTIONS} connections open: refused one");
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let service = app
-            .clone()
-            .map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
-                let mut request = request.map(axum::body::Body::new);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    // Live streams never end by themselves: end them, then drain.
-    live.close();
-    graceful.shutdown().await;
-    sweeper.abort();
-    expiring.abort();
-    Ok(())
-}
+pub use crate::server::http::connections::serve_on;
 
 async fn serve(config: Config) -> Result<(), String> {
     let mut leptos_options = leptos::config::get_configuration(None)

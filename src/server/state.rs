@@ -8,6 +8,7 @@ use crate::server::bank::passwords::Passwords;
 use crate::server::bank::Bank;
 use crate::server::changes::Changes;
 use crate::server::config::{self, Config};
+use crate::server::http::connections::ConnectionLimits;
 use crate::server::live::Live;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -49,6 +50,8 @@ pub struct Shared {
     pub trust_forwarded_for: bool,
     /// Origins allowed to call the API from other sites, each checked.
     pub cors_origins: Vec<String>,
+    /// How many connections this instance holds, and for how long.
+    pub connections: ConnectionLimits,
     /// How long any request may take before it is answered 503.
     pub request_time_limit: Duration,
     /// Where people reach this site (`https://paisa.example`), for the pay
@@ -99,6 +102,7 @@ impl AppState {
             cookie_secure: false,
             trust_forwarded_for: false,
             cors_origins: Vec::new(),
+            connections: ConnectionLimits::default(),
             request_time_limit: REQUEST_TIME_LIMIT,
             public_url: None,
         }))
@@ -118,6 +122,10 @@ impl AppState {
         state.trust_forwarded_for = config.trust_forwarded_for;
         state.cors_origins = config::cors_origins(&config.cors_origins)?;
         state.live = Live::new(config.max_live_streams);
+        // Behind our own proxy every client shares its address: the proxy
+        // bounds each client's connections.
+        state.connections.per_address = (!config.trust_forwarded_for && config.max_connections_per_address > 0)
+            .then_some(config.max_connections_per_address);
         state.bank = state
             .bank
             .clone()

@@ -16,6 +16,7 @@ mod listener;
 pub use listener::{Listener, Out};
 
 use crate::model::PaymentRequest;
+use crate::server::auth::network::Network;
 use crate::server::bank::LiveEntry;
 use mongodb::bson::oid::ObjectId;
 use std::collections::HashMap;
@@ -25,6 +26,10 @@ use tokio::sync::{broadcast, watch};
 
 /// Streams one user may have open at once (tabs and devices).
 pub const PER_USER: usize = 8;
+/// Streams one client network may have open at once, whoever signed in:
+/// without it a few hundred free accounts from one place would hold every
+/// stream of the instance.
+pub const PER_NETWORK: usize = 64;
 /// Deliveries one user's streams may fall behind before they catch up from
 /// the database instead. Each user with a stream holds this many slots up
 /// front: with 256, a listener cost 34 KiB of RSS at 1,000 listeners; with
@@ -47,6 +52,8 @@ pub enum Delivery {
 pub enum Refused {
     /// The user has [`PER_USER`] open already.
     TooManyForUser,
+    /// The client's network has [`PER_NETWORK`] open already.
+    TooManyForNetwork,
     /// The instance holds its most.
     Full,
     /// The server is stopping.
@@ -61,6 +68,7 @@ pub struct Live {
 
 struct Inner {
     users: Mutex<HashMap<ObjectId, broadcast::Sender<Delivery>>>,
+    networks: Mutex<HashMap<Network, usize>>,
     open: AtomicUsize,
     max: usize,
     closing: watch::Sender<bool>,
@@ -71,6 +79,7 @@ impl Live {
         Live {
             inner: Arc::new(Inner {
                 users: Mutex::default(),
+                networks: Mutex::default(),
                 open: AtomicUsize::new(0),
                 max: max_streams,
                 closing: watch::Sender::new(false),
@@ -78,12 +87,14 @@ impl Live {
         }
     }
 
-    /// Opens a stream for `user`, within the bounds.
-    pub fn subscribe(&self, user: ObjectId) -> Result<Subscription, Refused> {
+    /// Opens a stream for `user`, from `network` (none: unknown), within
+    /// the bounds.
+    pub fn subscribe(&self, user: ObjectId, network: Option<Network>) -> Result<Subscription, Refused> {
         let closing = self.inner.closing.subscribe();
         if *closing.borrow() {
             return Err(Refused::Closing);
         }
+        let place = NetworkPlace::take(self, network)?;
         let mut users = self.users();
         let sender = users.entry(user).or_insert_with(|| broadcast::channel(BACKLOG).0);
         if sender.receiver_count() >= PER_USER {
@@ -107,6 +118,7 @@ impl Live {
             closing,
             live: self.clone(),
             user,
+            _place: place,
         })
     }
 
@@ -144,6 +156,43 @@ pub struct Subscription {
     pub(crate) closing: watch::Receiver<bool>,
     live: Live,
     user: ObjectId,
+    _place: NetworkPlace,
+}
+
+/// A stream's place in its network's count; freed when dropped.
+struct NetworkPlace {
+    live: Live,
+    network: Option<Network>,
+}
+
+impl NetworkPlace {
+    fn take(live: &Live, network: Option<Network>) -> Result<NetworkPlace, Refused> {
+        if let Some(network) = network {
+            let mut networks = live.inner.networks.lock().unwrap_or_else(|p| p.into_inner());
+            let n = networks.entry(network).or_default();
+            if *n >= PER_NETWORK {
+                return Err(Refused::TooManyForNetwork);
+            }
+            *n += 1;
+        }
+        Ok(NetworkPlace {
+            live: live.clone(),
+            network,
+        })
+    }
+}
+
+impl Drop for NetworkPlace {
+    fn drop(&mut self) {
+        let Some(network) = self.network else { return };
+        let mut networks = self.live.inner.networks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = networks.get_mut(&network) {
+            *n -= 1;
+            if *n == 0 {
+                networks.remove(&network);
+            }
+        }
+    }
 }
 
 impl Drop for Subscription {
@@ -165,11 +214,11 @@ mod tests {
     fn streams_are_bounded_per_user_and_in_all() {
         let live = Live::new(10);
         let (asha, ravi) = (ObjectId::new(), ObjectId::new());
-        let mut held: Vec<Subscription> = (0..PER_USER).map(|_| live.subscribe(asha).unwrap()).collect();
-        assert_eq!(live.subscribe(asha).err(), Some(Refused::TooManyForUser));
-        held.push(live.subscribe(ravi).unwrap());
-        held.push(live.subscribe(ravi).unwrap());
-        assert_eq!(live.subscribe(ravi).err(), Some(Refused::Full));
+        let mut held: Vec<Subscription> = (0..PER_USER).map(|_| live.subscribe(asha, None).unwrap()).collect();
+        assert_eq!(live.subscribe(asha, None).err(), Some(Refused::TooManyForUser));
+        held.push(live.subscribe(ravi, None).unwrap());
+        held.push(live.subscribe(ravi, None).unwrap());
+        assert_eq!(live.subscribe(ravi, None).err(), Some(Refused::Full));
         assert_eq!(live.open(), 10);
         held.truncate(1);
         assert_eq!(live.open(), 1);
@@ -181,6 +230,26 @@ mod tests {
         held.clear();
         assert!(live.listeners(asha).is_none());
         live.close();
-        assert_eq!(live.subscribe(asha).err(), Some(Refused::Closing));
+        assert_eq!(live.subscribe(asha, None).err(), Some(Refused::Closing));
+    }
+
+    #[test]
+    fn streams_are_bounded_per_network() {
+        let live = Live::new(10 * PER_NETWORK);
+        let here = Some(crate::server::auth::network::network("203.0.113.7".parse().unwrap()));
+        let elsewhere = Some(crate::server::auth::network::network("198.51.100.7".parse().unwrap()));
+        let mut held: Vec<Subscription> = (0..PER_NETWORK)
+            .map(|_| live.subscribe(ObjectId::new(), here).unwrap())
+            .collect();
+        assert_eq!(
+            live.subscribe(ObjectId::new(), here).err(),
+            Some(Refused::TooManyForNetwork)
+        );
+        assert!(live.subscribe(ObjectId::new(), elsewhere).is_ok());
+        held.pop();
+        assert!(
+            live.subscribe(ObjectId::new(), here).is_ok(),
+            "a closed stream frees its place"
+        );
     }
 }

@@ -77,11 +77,16 @@ impl ApiError {
     /// No live stream: the user has too many open (429), or this instance
     /// does (503, try again: another instance may have room).
     pub fn live_refused(why: crate::server::live::Refused) -> ApiError {
-        use crate::server::live::{Refused, PER_USER};
+        use crate::server::live::{Refused, PER_NETWORK, PER_USER};
         let (status, message, retry_after) = match why {
             Refused::TooManyForUser => (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("Too many live connections for this account (at most {PER_USER}): close a tab or device"),
+                10,
+            ),
+            Refused::TooManyForNetwork => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many live connections from this network (at most {PER_NETWORK}), try again later"),
                 10,
             ),
             Refused::Full => (

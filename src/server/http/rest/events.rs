@@ -4,7 +4,8 @@
 
 use super::error::{ApiError, Refusals};
 use super::history_json;
-use crate::server::auth::extract::AuthUser;
+use crate::server::auth::extract::{AuthUser, ClientAddress};
+use crate::server::auth::network::network;
 use crate::server::live::{Listener, Out};
 use crate::server::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -39,10 +40,14 @@ struct EventsQuery {
 async fn events(
     State(state): State<AppState>,
     AuthUser { user, session }: AuthUser,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let subscription = state.live.subscribe(user).map_err(ApiError::live_refused)?;
+    let subscription = state
+        .live
+        .subscribe(user, address.map(network))
+        .map_err(ApiError::live_refused)?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
