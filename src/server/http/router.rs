@@ -16,6 +16,7 @@ use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -26,8 +27,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole HTTP surface. Layers, outermost first: request id and trace;
 /// security headers and CORS (so every answer carries them, whichever layer
-/// made it); server-function error bodies; generic 5xx bodies; the time
-/// limit; the body limit; cross-site refusal; the page guard.
+/// made it); server-function error bodies; generic 5xx bodies; a panic's
+/// 500; the time limit; the body limit; cross-site refusal; the page guard.
 pub fn router(state: AppState) -> Router {
     let pages = {
         let context = state.clone();
@@ -60,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(from_fn(middleware::close_after_refused_body))
         .layer(from_fn_with_state(state.clone(), middleware::time_limit))
+        // A handler that panics answers 500 (its body made generic just
+        // outside) instead of closing the connection unanswered.
+        .layer(CatchPanicLayer::new())
         .layer(from_fn(middleware::hide_server_errors))
         .layer(from_fn(crate::server_fns::ssr::error_bodies))
         .layer(middleware::cors(&state.cors_origins))
