@@ -45,7 +45,7 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, BankError> {
     }
     let mut previous = None;
     for c in name.chars() {
-        if c.is_control() || (is_invisible(c) && !joins_after_virama(c, previous)) {
+        if breaks_the_line(c) || (is_invisible(c) && !joins_after_virama(c, previous)) {
             return Err(BankError::invalid(
                 field,
                 format!("{label} contains invalid characters"),
@@ -54,6 +54,13 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, BankError> {
         previous = Some(c);
     }
     Ok(name)
+}
+
+/// Controls (tab, newline among them) and the Unicode line and paragraph
+/// separators: names and notes are one line wherever they are shown (a
+/// JSON string, a CSV cell, a log line).
+fn breaks_the_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Characters that show nothing themselves but change how the text around
@@ -126,7 +133,7 @@ pub fn note(raw: Option<&str>) -> Result<Option<String>, BankError> {
     let mut previous = None;
     for c in note.chars() {
         let joins = joins_after_virama(c, previous) || (c == '\u{200D}' && previous.is_some_and(is_emoji_part));
-        if c.is_control() || (is_invisible(c) && !joins) {
+        if breaks_the_line(c) || (is_invisible(c) && !joins) {
             return Err(BankError::invalid("note", "Note contains invalid characters"));
         }
         previous = Some(c);
@@ -177,6 +184,15 @@ pub fn amount(amount: Money) -> Result<Money, BankError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_notes_are_one_line() {
+        for separator in ['\u{2028}', '\u{2029}', '\n', '\t'] {
+            let text = format!("Asha{separator}Rao");
+            assert!(clean_name("firstName", &text).is_err(), "{separator:?} in a name");
+            assert!(note(Some(&text)).is_err(), "{separator:?} in a note");
+        }
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {
