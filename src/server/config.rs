@@ -47,8 +47,14 @@ pub struct Config {
     pub session_ttl_minutes: u64,
 
     /// Mark the session cookie `Secure` (set this when serving behind TLS).
+    /// Required on an address other than loopback, unless PLAIN_HTTP.
     #[arg(long, env = "COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
+
+    /// Serve people over plain HTTP on purpose (a closed network without
+    /// TLS): session cookies then travel unencrypted. Logged loudly.
+    #[arg(long, env = "PLAIN_HTTP", default_value_t = false)]
+    pub plain_http: bool,
 
     /// Origins (comma-separated) allowed to call the API from a browser on
     /// another site. Empty: same-origin only.
@@ -145,11 +151,29 @@ impl Config {
     /// one development machine, so an instance others can reach must be
     /// given the secret all instances share.
     pub fn check(&self) -> Result<(), String> {
-        if self.jwt_secret.is_none() && !self.site_addr.ip().is_loopback() {
+        if self.site_addr.ip().is_loopback() {
+            return Ok(());
+        }
+        let addr = self.site_addr;
+        if self.jwt_secret.is_none() {
             return Err(format!(
-                "set JWT_SECRET to listen on {} (a generated secret is for development on a loopback address only; every instance must share one)",
-                self.site_addr
+                "set JWT_SECRET to listen on {addr} (a generated secret is for development on a loopback address only; every instance must share one)"
             ));
+        }
+        // Pay links and QR codes would otherwise take their origin from
+        // whatever Host header a request brings.
+        if self.public_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            return Err(format!(
+                "set PUBLIC_URL (e.g. https://paisa.example) to listen on {addr}: the origin of the pay links people share"
+            ));
+        }
+        if !self.cookie_secure && !self.plain_http {
+            return Err(format!(
+                "set COOKIE_SECURE=true to listen on {addr} behind TLS (or PLAIN_HTTP=true to serve plain HTTP on purpose)"
+            ));
+        }
+        if self.plain_http {
+            tracing::warn!("PLAIN_HTTP: serving people over plain HTTP on {addr}: passwords and session cookies cross the network unencrypted");
         }
         Ok(())
     }
@@ -236,9 +260,17 @@ mod tests {
             assert!(open.check().unwrap_err().contains("JWT_SECRET"));
         }
         let secret = "0123456789abcdef0123456789abcdef";
-        assert!(parse(&["paisa", "--site-addr", "0.0.0.0:8080", "--jwt-secret", secret])
-            .check()
-            .is_ok());
+        let reachable = ["paisa", "--site-addr", "0.0.0.0:8080", "--jwt-secret", secret];
+        let with = |more: &[&str]| parse(&[&reachable[..], more].concat()).check();
+        if std::env::var_os("PUBLIC_URL").is_none() {
+            assert!(with(&["--cookie-secure"]).unwrap_err().contains("PUBLIC_URL"));
+        }
+        if std::env::var_os("COOKIE_SECURE").is_none() && std::env::var_os("PLAIN_HTTP").is_none() {
+            let plain = with(&["--public-url", "https://paisa.example"]).unwrap_err();
+            assert!(plain.contains("COOKIE_SECURE"), "{plain}");
+        }
+        assert!(with(&["--public-url", "https://paisa.example", "--cookie-secure"]).is_ok());
+        assert!(with(&["--public-url", "http://10.0.0.5", "--plain-http"]).is_ok());
     }
 
     #[test]
