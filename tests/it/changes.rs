@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const LAG: Duration = Duration::from_millis(300);
+const LAG: Duration = Duration::from_secs(1);
 const BEAT: Duration = Duration::from_millis(50);
 
 type Sender = mpsc::UnboundedSender<mongodb::error::Result<Event>>;
@@ -30,8 +30,10 @@ struct Fake {
     stream: Mutex<Option<Sender>>,
     resumable: AtomicBool,
     echo: AtomicBool,
-    /// What the next resumed stream replays, and after how long.
-    replay: Mutex<Option<(Duration, Vec<Event>)>>,
+    /// What the next resumed stream replays, each after how long.
+    replay: Mutex<Option<Vec<(Duration, Event)>>>,
+    /// The last heartbeat it was asked to write.
+    last_beat: std::sync::atomic::AtomicI64,
     /// Heartbeats held back until the replay has come (a resume brings
     /// older changes first).
     held: Arc<Mutex<Option<Vec<Event>>>>,
@@ -67,13 +69,15 @@ impl Source for Fake {
     ) -> BoxFuture<'_, mongodb::error::Result<(Events, bool)>> {
         let (tx, rx) = mpsc::unbounded();
         let resumed = resume.is_some() && self.resumable.load(Ordering::Acquire);
-        if let Some((delay, events)) = self.replay.lock().unwrap().take().filter(|_| resumed) {
+        if let Some(events) = self.replay.lock().unwrap().take().filter(|_| resumed) {
             *self.held.lock().unwrap() = Some(Vec::new());
             let (tx, held) = (tx.clone(), self.held.clone());
             tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let since = held.lock().unwrap().take().unwrap_or_default();
-                for event in events.into_iter().chain(since) {
+                for (delay, event) in events {
+                    tokio::time::sleep(delay).await;
+                    let _ = tx.unbounded_send(Ok(event));
+                }
+                for event in held.lock().unwrap().take().unwrap_or_default() {
                     let _ = tx.unbounded_send(Ok(event));
                 }
             });
@@ -88,6 +92,7 @@ impl Source for Fake {
     }
 
     fn beat(&self, at: i64) -> BoxFuture<'_, mongodb::error::Result<()>> {
+        self.last_beat.store(at, Ordering::Release);
         if self.echo.load(Ordering::Acquire) {
             self.send(Event::Beat(at, token()));
         }
@@ -203,9 +208,11 @@ async fn a_stream_that_stalls_without_an_error_is_distrusted_within_the_lag_limi
 async fn after_a_resume_the_memory_waits_for_what_the_resume_replays() {
     let w = world().await;
     assert!(w.accepted().await);
+    // The session ends just before the stream fails. The resumed stream
+    // replays what came after its token: a heartbeat written before the
+    // failure at once, the ending only after 600 ms; heartbeats written
+    // since come after both.
     w.end_behind_its_back().await;
-    // The stream fails; the resumed one brings the ending only after
-    // 600 ms (heartbeats since come after it).
     let ended = Change {
         collection: "sessions".into(),
         op: Op::Update,
@@ -213,15 +220,20 @@ async fn after_a_resume_the_memory_waits_for_what_the_resume_replays() {
         document: None,
         updated: Some(doc! { "revoked": true }),
     };
-    *w.fake.replay.lock().unwrap() = Some((Duration::from_millis(600), vec![Event::Change(ended, token())]));
+    let old_beat = Event::Beat(w.fake.last_beat.load(Ordering::Acquire), token());
+    *w.fake.replay.lock().unwrap() = Some(vec![
+        (Duration::ZERO, old_beat),
+        (Duration::from_millis(600), Event::Change(ended, token())),
+    ]);
     w.fake.resumable.store(true, Ordering::Release);
     w.fake.fail();
-    // Refused throughout: before, during and after the replay.
+    until(|| w.changes.streams_opened() == 2, "resumed").await;
+    // Refused throughout the replay and after it.
     let began = Instant::now();
     while began.elapsed() < Duration::from_millis(1500) {
         assert!(
             !w.accepted().await,
-            "an ended session accepted {:?} after the failure",
+            "an ended session accepted {:?} after the resume",
             began.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -14,7 +14,7 @@
 //! minutes); after it starts afresh they are all forgotten.
 
 use super::requests::{RequestDoc, REQUESTS};
-use super::store::{EntryDoc, JOURNAL};
+use super::store::JOURNAL;
 use crate::server::changes::{Change, Follower, Interest, Op, Trust, Updates, LAG_LIMIT};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -163,11 +163,8 @@ impl Follower for Asks {
                 }
             }
             (JOURNAL, Op::Insert) => {
-                let paid = change
-                    .document
-                    .clone()
-                    .and_then(|d| mongodb::bson::from_document::<EntryDoc>(d).ok())
-                    .and_then(|entry| entry.request);
+                // Only whether it pays a request: no need to read it all.
+                let paid = change.document.as_ref().and_then(|d| d.get_object_id("request").ok());
                 if let Some(id) = paid {
                     self.forget(id);
                 }
