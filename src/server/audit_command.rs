@@ -31,25 +31,23 @@ pub async fn run(args: AuditArgs) -> ExitCode {
 }
 
 async fn audit_database(args: &AuditArgs) -> Result<Report, String> {
-    // Without MONGODB_URI: the embedded database of a running Paisa (it
-    // leaves its address in DATA_DIR), or else its files, opened the way
-    // Paisa would open them.
+    // Without MONGODB_URI: the files in DATA_DIR, opened the way Paisa
+    // would open them, unless a running Paisa holds them: then only
+    // through the database it serves from (it leaves its address there),
+    // never a second database on the same files.
     let mut embedded = None;
-    let running = match &args.mongodb_uri {
-        Some(_) => None,
-        None => running(&args.data_dir, &args.db).await,
-    };
-    let uri = match (&args.mongodb_uri, running) {
-        (Some(uri), _) => uri.clone(),
-        (None, Some(uri)) => uri,
-        (None, None) => {
+    let uri = match &args.mongodb_uri {
+        Some(uri) => uri.clone(),
+        None => {
             let storage = args.data_dir.join("db");
             if !storage.is_dir() {
                 return Err(format!("no database at {} (set --mongodb-uri)", storage.display()));
             }
-            let db = EmbeddedMongo::start(&args.secantusd, &storage)
-                .map_err(|e| format!("cannot start the embedded database: {e}"))?;
-            embedded.insert(db).uri()
+            match EmbeddedMongo::start(&args.secantusd, &storage) {
+                Ok(db) => embedded.insert(db).uri(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => running(&args.data_dir).await?,
+                Err(e) => return Err(format!("cannot start the embedded database: {e}")),
+            }
         }
     };
     let (client, database) = db::connect(&uri, &args.db).await?;
@@ -137,9 +135,23 @@ impl Shown {
 }
 
 /// The embedded database of a Paisa running on `data_dir`, if it answers.
-async fn running(data_dir: &std::path::Path, db_name: &str) -> Option<String> {
-    let uri = embedded::advertised_uri(data_dir)?;
-    db::connect(&uri, db_name).await.ok().map(|_| uri)
+/// The database of the Paisa that holds the files in `data_dir`, once it
+/// answers (a busy one is given time).
+async fn running(data_dir: &std::path::Path) -> Result<String, String> {
+    let uri = embedded::advertised_uri(data_dir)
+        .ok_or("a running Paisa holds the database files but has not said where it serves them; try again")?;
+    let mut tries = 0;
+    loop {
+        match db::connect(&uri, "admin").await {
+            Ok(_) => return Ok(uri),
+            Err(e) if tries >= 5 => {
+                return Err(format!(
+                    "a running Paisa holds the database files, and its database at {uri} did not answer ({e})"
+                ))
+            }
+            Err(_) => tries += 1,
+        }
+    }
 }
 
 fn print(report: &Report, json: bool) {

@@ -23,6 +23,8 @@ wait "$db"
 /// A running SecantusDB; stopped (gracefully) when dropped.
 pub struct EmbeddedMongo {
     guard: Option<Child>,
+    /// The lock on its files, held while it runs (none in memory).
+    _lock: Option<std::fs::File>,
     port: u16,
     /// Where its address is advertised, if it is (see [`Self::advertise`]).
     advertised: Option<PathBuf>,
@@ -54,9 +56,13 @@ impl EmbeddedMongo {
                 ),
             ));
         }
-        if storage.as_os_str() != ":memory:" {
-            std::fs::create_dir_all(storage)?;
-        }
+        let lock = match storage.as_os_str() == ":memory:" {
+            true => None,
+            false => {
+                std::fs::create_dir_all(storage)?;
+                Some(lock_files(storage)?)
+            }
+        };
         let port = free_port()?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
@@ -85,6 +91,7 @@ impl EmbeddedMongo {
         let child = cmd.spawn()?;
         let mut db = EmbeddedMongo {
             guard: Some(child),
+            _lock: lock,
             port,
             advertised: None,
         };
@@ -149,6 +156,27 @@ impl EmbeddedMongo {
 impl Drop for EmbeddedMongo {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Locks the database files at `storage` for this process (an advisory
+/// lock beside them, released when the process ends however it ends): a
+/// second database on the same files would corrupt them. Refused with
+/// [`io::ErrorKind::WouldBlock`] while another process holds them.
+fn lock_files(storage: &Path) -> io::Result<std::fs::File> {
+    let path = storage.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("{} is in use by another process (a running Paisa?)", storage.display()),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

@@ -534,3 +534,30 @@ async fn audit_checks(env: &TestEnv) -> Vec<&'static str> {
         .unwrap();
     report.violations.into_iter().map(|v| v.check).collect()
 }
+
+/// While a running Paisa holds the database files, the audit reads only
+/// through the database that Paisa serves from; if that does not answer, it
+/// says so (exit 2) and never opens the files itself: a second database on
+/// them would corrupt them.
+#[tokio::test]
+async fn the_audit_never_opens_the_files_of_a_running_paisa() {
+    use paisa::server::embedded::EmbeddedMongo;
+    let data = std::env::temp_dir().join(format!("paisa-audit-{}-{}", std::process::id(), ObjectId::new()));
+    let storage = data.join("db");
+    let running = EmbeddedMongo::start(&crate::common::secantusd(), &storage).unwrap();
+    // Its address, as a Paisa that stopped answering would have left it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(data.join("db.uri"), format!("mongodb://127.0.0.1:{port}/?directConnection=true")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_paisa"))
+        .args(["audit", "--data-dir"])
+        .arg(&data)
+        .arg("--secantusd")
+        .arg(crate::common::secantusd())
+        .env_remove("MONGODB_URI")
+        .output()
+        .unwrap();
+    drop(running);
+    let _ = std::fs::remove_dir_all(&data);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("did not answer"), "{}", text(&out.stderr));
+}
