@@ -80,14 +80,14 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Live streams (`/api/v1/events`) this instance holds at once; beyond,
-    /// new ones get 503 (each holds a connection: keep it well under 4,096).
     /// Connections one client address may hold open at once (0: no cap).
     /// Ignored with TRUST_FORWARDED_FOR: behind our own proxy every client
     /// shares its address, and the proxy bounds each client.
     #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
     pub max_connections_per_address: usize,
 
+    /// Live streams (`/api/v1/events`) this instance holds at once; beyond,
+    /// new ones get 503 (each holds a connection: keep it well under 4,096).
     #[arg(long, env = "MAX_LIVE_STREAMS", default_value_t = DEFAULT_MAX_STREAMS)]
     pub max_live_streams: usize,
 

@@ -1,5 +1,5 @@
 //! Documents that end at a time they carry: sessions, the "last seen" log,
-//! idempotency records. Every read of them checks that time, so removing
+//! idempotency records, the heartbeats of instances long stopped. Every read of them checks that time, so removing
 //! them is housekeeping: each instance removes what has expired once a
 //! minute ([`sweep`]), found through an ordinary index on the time and
 //! removed by id, a hundred per statement.
@@ -14,6 +14,7 @@ use crate::server::auth::sessions::last_seen::SEEN;
 use crate::server::auth::sessions::SESSIONS;
 use crate::server::bank::store::IDEMPOTENCY;
 use crate::server::bank::store::KEY_LIFETIME;
+use crate::server::changes::HEARTBEATS;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use mongodb::options::IndexOptions;
@@ -28,7 +29,7 @@ struct Expiring {
 }
 
 /// Everything that expires.
-const EXPIRING: [Expiring; 3] = [
+const EXPIRING: [Expiring; 4] = [
     Expiring {
         collection: SESSIONS,
         field: "expiresAt",
@@ -43,6 +44,12 @@ const EXPIRING: [Expiring; 3] = [
         collection: IDEMPOTENCY,
         field: "createdAt",
         lifetime: KEY_LIFETIME,
+    },
+    // An instance that stopped a day ago is not coming back under its id.
+    Expiring {
+        collection: HEARTBEATS,
+        field: "beatAt",
+        lifetime: Duration::from_secs(24 * 3600),
     },
 ];
 

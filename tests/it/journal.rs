@@ -546,8 +546,16 @@ async fn the_audit_never_opens_the_files_of_a_running_paisa() {
     let storage = data.join("db");
     let running = EmbeddedMongo::start(&crate::common::secantusd(), &storage).unwrap();
     // Its address, as a Paisa that stopped answering would have left it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(data.join("db.uri"), format!("mongodb://127.0.0.1:{port}/?directConnection=true")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        data.join("db.uri"),
+        format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_paisa"))
         .args(["audit", "--data-dir"])
         .arg(&data)
