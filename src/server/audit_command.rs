@@ -91,29 +91,22 @@ impl Shown {
     fn tell(&self, progress: Progress) {
         let text = match progress {
             Progress::Accounts { read } => format!("reading accounts: {read}"),
-            Progress::Journal {
-                holders_done,
-                holders,
-                entries,
-            } => format!(
-                "reading the journal: {}% of accounts, {entries} entries",
-                holders_done * 100 / holders.max(1)
+            Progress::Journal { entries, of } => format!(
+                "reading the journal: {entries} of {of} entries ({}%)",
+                entries * 100 / of.max(1)
             ),
         };
         match &self.bar {
             Some(bar) => {
-                if let Progress::Journal {
-                    holders_done, holders, ..
-                } = progress
-                {
-                    if bar.length() != Some(holders) {
+                if let Progress::Journal { entries, of } = progress {
+                    if bar.length() != Some(of) {
                         bar.set_style(
                             indicatif::ProgressStyle::with_template("{bar:30} {msg} ({elapsed}, about {eta} left)")
                                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                         );
-                        bar.set_length(holders);
+                        bar.set_length(of);
                     }
-                    bar.set_position(holders_done);
+                    bar.set_position(entries);
                 }
                 bar.set_message(text);
             }

@@ -1,15 +1,18 @@
-//! The journal, read once: in chunks of recipients (`to` is indexed), each
-//! entry added to the tallies of its two accounts, checked, and dropped.
-//! Entries paying a request are checked against it, a chunk at a time.
-//! A chunk aims at a few thousand entries; after each one the audit waits,
-//! in proportion to how long the chunk took, so that a database serving one
-//! request at a time still serves payments while the audit runs.
+//! The journal, read once: in ranges of entry ids (the `_id` index),
+//! widened or narrowed to a few thousand entries each, every entry added to
+//! the tallies of its two accounts, checked, and dropped. Every entry in
+//! the snapshot is read, whatever it names: the number read is compared
+//! with the journal's count, and an entry whose holder has no account (or
+//! no valid holder) is a violation naming it. Entries paying a request are
+//! checked against it a chunk at a time, and no request may be paid by two
+//! entries. After each chunk the audit waits, in proportion to how long the
+//! chunk took, so that a database serving one request at a time still
+//! serves payments while the audit runs.
 
 use super::requests_pass::Paying;
-use super::{int, Audit, Progress, Remembered, Violation};
+use super::{int, oid_from_number, oid_number, Audit, Progress, Remembered, Violation};
 use crate::server::bank::error::BankError;
-use crate::server::bank::store::JOURNAL;
-use crate::server::bank::store::KEY_LIFETIME;
+use crate::server::bank::store::{JOURNAL, KEY_LIFETIME};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::{ClientSession, Database};
 use std::collections::HashMap;
@@ -17,8 +20,6 @@ use std::time::Instant;
 
 /// Entries a chunk aims at.
 pub(super) const CHUNK_ENTRIES: usize = 4_000;
-/// Most recipients in one chunk.
-const MAX_HOLDERS: usize = 2_000;
 
 impl Audit {
     /// Sums every entry into its sender's debits and its recipient's
@@ -34,45 +35,63 @@ impl Audit {
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<(), BankError> {
         let journal = db.collection::<Document>(JOURNAL);
-        let mut holders: Vec<ObjectId> = self.tallies.keys().copied().collect();
-        holders.sort();
+        let total = journal.count_documents(doc! {}).session(&mut *session).await?;
+        let first = journal
+            .find_one(doc! {})
+            .sort(doc! { "_id": 1 })
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?;
         let now = DateTime::now().timestamp_millis();
-        let (mut next, mut per_chunk) = (0, 256);
-        while next < holders.len() {
-            let batch = &holders[next..(next + per_chunk).min(holders.len())];
-            next += batch.len();
-            let started = Instant::now();
-            let mut cursor = journal
-                .find(doc! { "to": { "$in": batch } })
-                .projection(doc! {
-                    "from": 1, "to": 1, "amount": 1, "idempotencyKey": 1, "createdAt": 1, "fromAfter": 1, "toAfter": 1,
-                    "request": 1,
-                })
-                .session(&mut *session)
-                .await?;
-            let (mut seen, mut paying) = (0, Vec::new());
-            while let Some(entry) = cursor.next(&mut *session).await.transpose()? {
-                seen += 1;
-                self.entry(&entry, remembered, now);
-                paying.extend(Paying::of(&entry));
+        if let Some(first) = first.and_then(|e| e.get_object_id("_id").ok()) {
+            // Ids as numbers: the top 32 of 96 bits are seconds.
+            let (mut from, mut width) = (oid_number(first), 1_u128 << 64);
+            while from < 1 << 96 {
+                let to = from.saturating_add(width);
+                let mut range = doc! { "$gte": oid_from_number(from) };
+                if to < 1 << 96 {
+                    range.insert("$lt", oid_from_number(to));
+                }
+                let started = Instant::now();
+                let mut cursor = journal
+                    .find(doc! { "_id": range })
+                    .projection(doc! {
+                        "from": 1, "to": 1, "amount": 1, "idempotencyKey": 1, "createdAt": 1, "fromAfter": 1,
+                        "toAfter": 1, "request": 1,
+                    })
+                    .session(&mut *session)
+                    .await?;
+                let (mut seen, mut paying) = (0_usize, Vec::new());
+                while let Some(entry) = cursor.next(&mut *session).await.transpose()? {
+                    seen += 1;
+                    self.entry(&entry, remembered, now);
+                    paying.extend(Paying::of(&entry));
+                }
+                drop(cursor);
+                self.requests_paid(db, session, &paying).await?;
+                self.entries += seen as u64;
+                progress(Progress::Journal {
+                    entries: self.entries,
+                    of: total,
+                });
+                width = match seen {
+                    0 => width.saturating_mul(2),
+                    n => (width * CHUNK_ENTRIES as u128 / n as u128).max(1),
+                };
+                from = to;
+                if pace > 0 {
+                    tokio::time::sleep(started.elapsed() * pace).await;
+                }
             }
-            drop(cursor);
-            self.requests_paid(db, session, &paying).await?;
-            self.entries += seen as u64;
-            progress(Progress::Journal {
-                holders_done: next as u64,
-                holders: holders.len() as u64,
-                entries: self.entries,
+        }
+        if self.entries != total {
+            self.violations.push(Violation {
+                check: "every journal entry must be an entry the audit can read (an ObjectId id)",
+                account: None,
+                user: None,
+                expected: format!("{total} entries"),
+                found: format!("{} read", self.entries),
             });
-            // As many recipients as gave the aimed-at number of entries.
-            per_chunk = match seen {
-                0 => per_chunk * 2,
-                n => batch.len() * CHUNK_ENTRIES / n,
-            }
-            .clamp(1, MAX_HOLDERS);
-            if pace > 0 {
-                tokio::time::sleep(started.elapsed() * pace).await;
-            }
         }
         Ok(())
     }
@@ -90,9 +109,18 @@ impl Audit {
                 found: format!("entry {}: {amount} paise", id.map(|i| i.to_hex()).unwrap_or_default()),
             });
         }
-        if let Some(t) = to.and_then(|to| self.tallies.get_mut(&to)) {
-            t.journal_credits += amount;
-            t.link(entry.get_document("toAfter").ok(), amount);
+        match to.and_then(|to| self.tallies.get_mut(&to)) {
+            Some(t) => {
+                t.journal_credits += amount;
+                t.link(entry.get_document("toAfter").ok(), amount);
+            }
+            None => self.violations.push(Violation {
+                check: "entry names a recipient account that does not exist",
+                account: None,
+                user: to.map(|t| t.to_hex()),
+                expected: "an account".into(),
+                found: format!("entry {}", id.map(|i| i.to_hex()).unwrap_or_default()),
+            }),
         }
         match from.and_then(|from| self.tallies.get_mut(&from)) {
             Some(t) => {

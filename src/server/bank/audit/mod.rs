@@ -4,8 +4,8 @@
 //!
 //! Memory is bounded by the number of accounts (one tally each) and the
 //! idempotency records (a day's worth: they expire), not by the journal:
-//! it is read once, in chunks of its recipients (`journal_pass.rs`), each
-//! entry summed into the tallies of its two accounts and then dropped.
+//! it is read once, in ranges of entry ids (`journal_pass.rs`), each entry
+//! summed into the tallies of its two accounts and then dropped.
 //! Accounts are read in chunks too, by ranges of holder ids (an account is
 //! always made with its holder). Between chunks the audit pauses, so a
 //! database that serves one request at a time (the embedded one) keeps
@@ -72,12 +72,8 @@ struct Tally {
 pub enum Progress {
     /// Accounts read so far (their number is not known in advance).
     Accounts { read: u64 },
-    /// Holders whose entries have been read, of all of them; entries read.
-    Journal {
-        holders_done: u64,
-        holders: u64,
-        entries: u64,
-    },
+    /// Entries read, of all of them.
+    Journal { entries: u64, of: u64 },
 }
 
 /// Audits `db` (see the module doc); `pace` as `paisa audit --pace` (0: as
@@ -107,6 +103,8 @@ pub async fn audit_with_progress(
 #[derive(Default)]
 struct Audit {
     tallies: HashMap<ObjectId, Tally>,
+    /// Each request paid so far, by its entry.
+    paid: HashMap<ObjectId, ObjectId>,
     violations: Vec<Violation>,
     entries: u64,
 }
@@ -347,13 +345,13 @@ impl Audit {
 }
 
 /// An ObjectId's 12 bytes as a number, and back.
-fn oid_number(id: ObjectId) -> u128 {
+pub(super) fn oid_number(id: ObjectId) -> u128 {
     let mut bytes = [0_u8; 16];
     bytes[4..].copy_from_slice(&id.bytes());
     u128::from_be_bytes(bytes)
 }
 
-fn oid_from_number(n: u128) -> ObjectId {
+pub(super) fn oid_from_number(n: u128) -> ObjectId {
     let bytes = n.to_be_bytes();
     let mut id = [0_u8; 12];
     id.copy_from_slice(&bytes[4..]);

@@ -1,8 +1,9 @@
 //! Paid requests against the journal: an entry that pays a request (its
 //! `request` field) must name a request asking for exactly that payment,
-//! and that request must not also be declined or cancelled. Checked a
-//! chunk of the journal at a time (one read of the chunk's requests), so
-//! memory stays bounded by the chunk.
+//! that request must not also be declined or cancelled, and no other entry
+//! may pay it. Checked a chunk of the journal at a time (one read of the
+//! chunk's requests); the audit remembers each paid request's entry (24
+//! bytes each) to find a second.
 
 use super::{int, Audit, Violation};
 use crate::server::bank::error::BankError;
@@ -59,6 +60,19 @@ impl Audit {
             .filter_map(|r| Some((r.get_object_id("_id").ok()?, r)))
             .collect();
         for paid in paying {
+            // At most one entry a request, whatever the journal's indexes say.
+            if let Some(first) = self.paid.insert(paid.request, paid.entry) {
+                self.flag(
+                    paid,
+                    "a request must be paid by one entry at most",
+                    format!(
+                        "request {} paid by entry {} only",
+                        paid.request.to_hex(),
+                        first.to_hex()
+                    ),
+                    format!("also entry {}", paid.entry.to_hex()),
+                );
+            }
             let found = requests.get(&paid.request);
             let asked = found.map(|r| {
                 (
