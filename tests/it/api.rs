@@ -1,7 +1,8 @@
 //! The /api/v1 contract over real HTTP: the real router on an ephemeral
 //! port, the real database. One test per SPEC table row for success and
-//! each documented error, then the bad-input classes, token forgeries,
-//! rate limits, and what a 500 may say.
+//! each documented error, then the bad-input classes, one table of every
+//! route that needs a session (each refusing a missing or bad token with
+//! 403 `{}`), rate limits, and what a 500 may say.
 
 use crate::common::db::{assert_books_balance, count, find, set_balance};
 use crate::common::http::{status_and_body, Api};
