@@ -16,7 +16,6 @@ pub mod sse;
 use mongodb::bson::oid::ObjectId;
 use paisa::money::Money;
 use paisa::server::auth::tokens::Tokens;
-use paisa::server::bank::passwords::Passwords;
 use paisa::server::bank::{Bank, Import, MAX_GRANT, MIN_GRANT};
 use paisa::server::embedded::EmbeddedMongo;
 use paisa::server::state::AppState;
@@ -112,20 +111,21 @@ impl TestEnv {
         &self.state.bank
     }
 
-    /// The bank as a second app instance on the same database would run it:
+    /// The bank of a second instance ([`TestEnv::other_instance_state`]):
     /// its own in-process account locks, so the two really conflict.
     pub fn other_instance(&self) -> Bank {
-        Bank::new(self.client.clone(), &self.db, Passwords::new(2))
+        self.other_instance_state().bank.clone()
     }
 
     /// The app state of a second instance on the same database, started as
     /// `paisa` starts one: its own bank (account locks), session cache and
-    /// live streams.
+    /// live streams. Every test with two instances builds the second here.
     pub fn other_instance_state(&self) -> AppState {
         self.other_instance_state_with(|_| {})
     }
 
-    /// [`TestEnv::other_instance_state`], its state first changed by `adjust`.
+    /// [`TestEnv::other_instance_state`], its state first changed by `adjust`
+    /// (before it follows the change stream).
     pub fn other_instance_state_with(&self, adjust: impl FnOnce(&mut AppState)) -> AppState {
         let mut state = AppState::new(leptos_options(), self.client.clone(), self.db.clone(), test_tokens());
         adjust(&mut state);

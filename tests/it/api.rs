@@ -1,7 +1,8 @@
 //! The /api/v1 contract over real HTTP: the real router on an ephemeral
 //! port, the real database. One test per SPEC table row for success and
-//! each documented error, then the bad-input classes, token forgeries,
-//! rate limits, and what a 500 may say.
+//! each documented error, then the bad-input classes, one table of every
+//! route that needs a session (each refusing a missing or bad token with
+//! 403 `{}`), rate limits, and what a 500 may say.
 
 use crate::common::db::{assert_books_balance, count, find, set_balance};
 use crate::common::http::{status_and_body, Api};
@@ -176,12 +177,6 @@ async fn update_user_changes_names_and_password_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(user.get_str("firstName").unwrap(), "Asha Devi");
-    assert_eq!(
-        api.call(Method::PUT, "/user", None, Some(json!({"firstName": "X"})))
-            .await
-            .status(),
-        403
-    );
 }
 
 // ----- GET /user/bulk ----------------------------------------------------
@@ -220,10 +215,6 @@ async fn bulk_lists_other_users_by_prefix_without_private_fields() {
         .await
         .unwrap();
     assert!(regex["users"].as_array().unwrap().is_empty());
-    assert_eq!(
-        api.call(Method::GET, "/user/bulk?filter=ra", None, None).await.status(),
-        403
-    );
 }
 
 // ----- GET /account/balance ------------------------------------------------
@@ -239,10 +230,6 @@ async fn balance_is_rupees_with_at_most_two_decimals() {
     assert_eq!(res.text().await.unwrap(), r#"{"balance":5000.25}"#);
     set_balance(&env.db, id, 10).await;
     assert_eq!(api.balance(&token).await, 0.1);
-    assert_eq!(
-        api.call(Method::GET, "/account/balance", None, None).await.status(),
-        403
-    );
 }
 
 // ----- POST /account/transfer ------------------------------------------------
@@ -504,23 +491,98 @@ async fn transactions_are_newest_first_with_direction_and_paging() {
             "{query}"
         );
     }
-    assert_eq!(
-        api.call(Method::GET, "/account/transactions", None, None)
-            .await
-            .status(),
-        403
-    );
     assert_books_balance(&env.db).await;
 }
 
 // ----- tokens ---------------------------------------------------------------
 
+/// The routes anyone may call; every other route needs a session.
+const PUBLIC_ROUTES: [&str; 2] = ["POST /user/signup", "POST /user/signin"];
+
+/// Every route that needs a session ("METHOD /path", as routed), with a body
+/// it would accept from a signed-in user, so that only the session is wrong.
+fn session_routes(id: &str) -> Vec<(&'static str, Option<Value>)> {
+    vec![
+        ("GET /account/balance", None),
+        ("POST /account/transfer", Some(json!({"to": id, "amount": 1}))),
+        ("GET /account/transactions", None),
+        ("GET /events", None),
+        ("GET /requests", None),
+        ("POST /requests", Some(json!({"from": id, "amount": 1}))),
+        ("POST /requests/{id}/pay", None),
+        ("POST /requests/{id}/decline", None),
+        ("POST /requests/{id}/cancel", None),
+        ("POST /user/signout", None),
+        ("POST /user/signout-all", None),
+        ("GET /user/sessions", None),
+        ("DELETE /user/sessions/{id}", None),
+        ("PUT /user", Some(json!({"firstName": "X"}))),
+        ("GET /user/bulk", None),
+    ]
+}
+
+/// Every "METHOD /path" the API's router files declare (`.route("/path",
+/// get(..).post(..))` in `src/server/http/rest/`), read from the source so a
+/// new route cannot be left out of the table above.
+fn routes_in_source() -> std::collections::BTreeSet<String> {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut sources = Vec::new();
+    files(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server/http/rest"),
+        &mut sources,
+    );
+    let mut routes = std::collections::BTreeSet::new();
+    for source in sources {
+        let text = std::fs::read_to_string(&source).unwrap();
+        for call in text.split(".route(\"").skip(1) {
+            let (path, rest) = call.split_once('"').unwrap();
+            // The handlers, up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let handlers = &rest[..end];
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let called = handlers
+                    .match_indices(&format!("{method}("))
+                    .any(|(i, _)| !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+                if called {
+                    routes.insert(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+    }
+    routes
+}
+
+/// Every route that needs a session answers 403 and `{}`, and does nothing
+/// else, without a token and with every kind of bad one: forged (another
+/// secret), expired, another algorithm, a broken signature, `alg: none`,
+/// garbage, empty, and a scheme other than Bearer.
 #[tokio::test]
-async fn forged_expired_and_malformed_tokens_get_403_and_an_empty_body() {
+async fn every_route_that_needs_a_session_refuses_a_missing_or_bad_token_with_403_and_an_empty_body() {
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     let env = TestEnv::new().await;
     let api = Api::new(&env).await;
     let (good, id) = signed_in(&env, "Asha").await;
+    let other = env.user("Ravi", "Test").await.to_hex();
     let id = id.to_hex();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -552,28 +614,52 @@ async fn forged_expired_and_malformed_tokens_get_403_and_an_empty_body() {
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
         good.split('.').nth(1).unwrap()
     );
-    for token in [
-        forged.as_str(),
-        expired.as_str(),
-        hs384.as_str(),
-        bad_sig.as_str(),
-        none.as_str(),
-        "garbage",
-        "",
-    ] {
-        let (status, body) = status_and_body(api.call(Method::GET, "/account/balance", Some(token), None).await).await;
-        assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({})), "{token}");
+    // The Authorization header sent, if any.
+    let credentials: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("forged", Some(format!("Bearer {forged}"))),
+        ("expired", Some(format!("Bearer {expired}"))),
+        ("HS384", Some(format!("Bearer {hs384}"))),
+        ("bad signature", Some(format!("Bearer {bad_sig}"))),
+        ("alg none", Some(format!("Bearer {none}"))),
+        ("garbage", Some("Bearer garbage".into())),
+        ("empty", Some("Bearer ".into())),
+        ("Basic", Some("Basic abc".into())),
+    ];
+
+    let routes = session_routes(&other);
+    let tabled: std::collections::BTreeSet<String> = routes.iter().map(|(route, _)| route.to_string()).collect();
+    let mut declared = routes_in_source();
+    assert!(declared.len() > PUBLIC_ROUTES.len(), "no routes found in the source");
+    for public in PUBLIC_ROUTES {
+        assert!(declared.remove(public), "{public} is no longer routed");
     }
-    let (status, body) = status_and_body(
-        api.http
-            .get(format!("{}/account/balance", api.base))
-            .header("authorization", "Basic abc")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (StatusCode::FORBIDDEN, json!({})));
+    assert_eq!(tabled, declared, "the table must list every route that needs a session");
+
+    let before = crate::common::db::balances(&env.db).await;
+    for (route, body) in &routes {
+        let (method, path) = route.split_once(' ').unwrap();
+        let url = format!("{}{}", api.base, path.replace("{id}", &other));
+        for (what, authorization) in &credentials {
+            let mut request = api.http.request(method.parse().unwrap(), &url);
+            if let Some(value) = authorization {
+                request = request.header("authorization", value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let (status, reply) = status_and_body(request.send().await.unwrap()).await;
+            assert_eq!(
+                (status, reply),
+                (StatusCode::FORBIDDEN, json!({})),
+                "{route} with {what}"
+            );
+        }
+    }
+    // Nothing happened: no money moved, no request made, the session lives.
+    assert_eq!(crate::common::db::balances(&env.db).await, before);
+    assert_eq!(count(&env.db, "requests", doc! {}).await, 0);
+    assert!(api.balance(&good).await >= 0.0);
 }
 
 // ----- strict input -------------------------------------------------------------

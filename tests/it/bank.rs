@@ -293,25 +293,70 @@ async fn search_returns_exactly_the_first_matches_by_full_name() {
     );
 }
 
+/// A search asks the database for a bounded number of names, and each query
+/// it sends is planned as an index scan: the queries checked are the ones the
+/// bank really sent, recorded by the driver's command monitoring.
 #[tokio::test]
 async fn search_is_capped_and_served_by_an_index() {
+    use mongodb::event::command::CommandEvent;
+    use mongodb::event::EventHandler;
+    use paisa::server::bank::passwords::Passwords;
+    use paisa::server::bank::{Bank, SEARCH_LIMIT};
+    use std::sync::{Arc, Mutex};
+
     let env = TestEnv::new().await;
     let me = env.user("Asha", "Rao").await;
     env.users((0..25).map(|i| (format!("Sam{i:02}"), "Shah"))).await;
-    assert_eq!(env.bank().search(me, "sam", 100).await.unwrap().len(), 20);
-    let explain = env
-        .db
-        .run_command(doc! {
-            "explain": { "find": "users", "filter": { "nameKey": { "$gte": "sam", "$lt": "sam\u{10FFFF}" } } },
-            "verbosity": "queryPlanner",
-        })
+    // A client that keeps every `find` it sends, and a bank on it that does
+    // not follow the change stream: it always asks the database.
+    let sent: Arc<Mutex<Vec<Document>>> = Arc::default();
+    let mut options = mongodb::options::ClientOptions::parse(crate::common::server_uri())
         .await
         .unwrap();
-    let plan = format!("{explain:?}");
-    assert!(
-        plan.contains("IXSCAN") && plan.contains("nameKey"),
-        "not an index scan: {plan}"
-    );
+    let keep = sent.clone();
+    options.command_event_handler = Some(EventHandler::callback(move |event| {
+        if let CommandEvent::Started(started) = event {
+            if started.command_name == "find" {
+                keep.lock().unwrap().push(started.command);
+            }
+        }
+    }));
+    let client = mongodb::Client::with_options(options).unwrap();
+    let bank = Bank::new(client.clone(), &client.database(env.db.name()), Passwords::new(1));
+    assert!(!bank.searches_from_memory());
+    assert_eq!(bank.search(me, "sam", 100).await.unwrap().len(), SEARCH_LIMIT);
+    let finds = std::mem::take(&mut *sent.lock().unwrap());
+    assert!(!finds.is_empty(), "the search sent no find");
+    for find in finds {
+        assert_eq!(find.get_str("find"), Ok("users"), "{find}");
+        let limit = find.get_i64("limit").or_else(|_| find.get_i32("limit").map(i64::from));
+        assert!(
+            limit.is_ok_and(|n| (1..=SEARCH_LIMIT as i64 + 1).contains(&n)),
+            "not capped: {find}"
+        );
+        // The query as sent, without what belongs to the connection.
+        let query: Document = find
+            .iter()
+            .filter(|(key, _)| !key.starts_with('$') && *key != "lsid")
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let explain = env
+            .db
+            .run_command(doc! { "explain": query, "verbosity": "queryPlanner" })
+            .await
+            .unwrap();
+        // The plan chosen, not the command it echoes.
+        let plan = explain
+            .get_document("queryPlanner")
+            .and_then(|planner| planner.get_document("winningPlan"))
+            .map(|plan| format!("{plan:?}"))
+            .unwrap_or_else(|_| panic!("no winning plan: {explain}"));
+        let field = find.get_document("filter").ok().and_then(|f| f.keys().next().cloned());
+        assert!(
+            plan.contains("IXSCAN") && !plan.contains("COLLSCAN") && field.is_some_and(|f| plan.contains(&f)),
+            "not an index scan on the filtered field: {find}\n{plan}"
+        );
+    }
 }
 
 // ----- transfers ---------------------------------------------------------

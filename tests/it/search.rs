@@ -3,7 +3,6 @@
 //! any instance within a second, and steps aside when it cannot be kept.
 
 use crate::common::TestEnv;
-use paisa::server::bank::passwords::Passwords;
 use paisa::server::bank::{Bank, ProfileUpdate, SignUp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,8 +39,10 @@ async fn memory_and_the_database_give_the_same_answers() {
         .map(|_| (first[rng.gen_range(0..first.len())], last[rng.gen_range(0..last.len())]))
         .collect();
     let ids = env.users(people).await;
-    // The database alone: a bank that never follows the users.
-    let database = Bank::new(env.client.clone(), &env.db, Passwords::new(1));
+    // The database alone: an instance that keeps no names in memory.
+    let database = env.other_instance_state_with(|state| state.bank = state.bank.clone().with_directory_max_users(0));
+    let database = &database.bank;
+    assert!(!database.searches_from_memory());
     assert!(env.bank().searches_from_memory());
     let mut prefixes: Vec<String> = vec![
         String::new(),
@@ -131,12 +132,8 @@ async fn with_more_users_than_it_may_hold_search_asks_the_database() {
     let env = TestEnv::new().await;
     let me = env.user("Me", "Self").await;
     env.users([("Asha", "Rao"), ("Ravi", "Kumar")]).await;
-    let changes = paisa::server::changes::Changes::on_database(&env.db);
-    let small = Bank::new(env.client.clone(), &env.db, Passwords::new(1))
-        .following(changes.trust())
-        .with_directory_max_users(2);
-    changes.follow(std::sync::Arc::new(small.directory_follower()));
-    changes.start();
+    let small = env.other_instance_state_with(|state| state.bank = state.bank.clone().with_directory_max_users(2));
+    let small = &small.bank;
     tokio::time::sleep(SECOND).await;
     assert!(!small.searches_from_memory());
     let found = small.search(me, "ra", 20).await.unwrap();

@@ -104,10 +104,41 @@ mod tests {
         assert!(locks.lock_pair(&a, &a, soon()).await.is_ok());
     }
 
+    /// The breaker trips on an unreachable database and on nothing else,
+    /// answers `Busy` while the sighting counts, and lets requests through
+    /// again once `HOLD` has passed.
     #[test]
     fn the_breaker_holds_only_for_unreachable() {
+        let busy = |outage: &Outage| matches!(outage.check(), Err(BankError::Busy(_)));
         let outage = Outage::default();
+        assert!(outage.check().is_ok(), "closed before any error");
+        // A business outcome, a database error that is not about reaching
+        // it, and a `Busy` of the bank's own (unavailable, but not a sighting
+        // of the database): none trips it.
+        for not_an_outage in [
+            BankError::InsufficientBalance,
+            BankError::Db(mongodb::error::Error::custom("a failed write")),
+            BankError::Busy("still conflicting".into()),
+        ] {
+            outage.record(&not_an_outage);
+            assert!(outage.check().is_ok(), "tripped by {not_an_outage:?}");
+        }
+        // The database unreachable: every check answers busy at once.
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let unreachable = BankError::Db(refused.into());
+        assert!(unreachable.is_unavailable());
+        outage.record(&unreachable);
+        assert!(busy(&outage), "an unreachable database must trip the breaker");
+        assert!(busy(&outage), "and it stays tripped");
+        // Held until HOLD has passed since the sighting, not longer.
+        let seen_ago = |ago: Duration| *outage.seen.lock().unwrap() = Some(Instant::now() - ago);
+        seen_ago(Outage::HOLD - Duration::from_millis(500));
+        assert!(busy(&outage), "released before HOLD");
+        seen_ago(Outage::HOLD);
+        assert!(outage.check().is_ok(), "still held after HOLD");
+        // A business outcome after a sighting does not clear it.
+        outage.record(&unreachable);
         outage.record(&BankError::InsufficientBalance);
-        assert!(outage.check().is_ok());
+        assert!(busy(&outage), "cleared by a business outcome");
     }
 }

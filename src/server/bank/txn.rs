@@ -163,10 +163,61 @@ impl Bank {
 mod tests {
     use super::*;
 
+    /// What `backoff` promises, from its doc, computed here on its own:
+    /// uniform in [0, min(100 ms, 2 ms · 2^attempt)].
+    fn promised_cap(attempt: u32) -> Duration {
+        let doubled = Duration::from_millis(2).saturating_mul(2u32.saturating_pow(attempt));
+        doubled.min(Duration::from_millis(100))
+    }
+
+    /// Full jitter under a cap that doubles per attempt up to 100 ms: every
+    /// wait within [0, cap]; the waits spread over the whole range (some in
+    /// its lowest tenth, some in its highest, a mean near the middle, many
+    /// different values), so the cap is reached, grows, and the jitter
+    /// really varies.
     #[test]
     fn backoff_is_bounded() {
+        const SAMPLES: u32 = 2_000;
+        let mut previous_longest = Duration::ZERO;
         for attempt in 0..50 {
-            assert!(backoff(attempt) <= Duration::from_millis(100));
+            let cap = promised_cap(attempt);
+            let waits: Vec<Duration> = (0..SAMPLES).map(|_| backoff(attempt)).collect();
+            let longest = *waits.iter().max().unwrap();
+            let shortest = *waits.iter().min().unwrap();
+            let mean = waits.iter().sum::<Duration>() / SAMPLES;
+            let distinct: std::collections::HashSet<&Duration> = waits.iter().collect();
+            assert!(
+                longest <= cap,
+                "attempt {attempt}: waited {longest:?}, over the cap {cap:?}"
+            );
+            assert!(
+                longest >= cap * 9 / 10,
+                "attempt {attempt}: longest {longest:?}, cap {cap:?} never approached"
+            );
+            assert!(
+                shortest <= cap / 10,
+                "attempt {attempt}: shortest {shortest:?}, no jitter down to 0"
+            );
+            assert!(
+                mean >= cap * 45 / 100 && mean <= cap * 55 / 100,
+                "attempt {attempt}: mean {mean:?}, not uniform over [0, {cap:?}]"
+            );
+            assert!(
+                distinct.len() > 100,
+                "attempt {attempt}: only {} different waits",
+                distinct.len()
+            );
+            // Growing: twice as long a cap per attempt until 100 ms.
+            if cap < Duration::from_millis(100) {
+                assert!(
+                    longest > previous_longest,
+                    "attempt {attempt}: longest {longest:?} did not grow"
+                );
+            }
+            previous_longest = longest;
         }
+        assert_eq!(promised_cap(0), Duration::from_millis(2));
+        assert_eq!(promised_cap(5), Duration::from_millis(64));
+        assert_eq!(promised_cap(6), Duration::from_millis(100));
     }
 }

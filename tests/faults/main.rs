@@ -11,21 +11,46 @@
 //! a 5xx other than 503; transfers flow again within seconds of the killed
 //! instance's return; while the database is down the apps answer 503, fast;
 //! and they serve again within seconds of its return. Then both stop
-//! gracefully on SIGTERM. Throughout, a few users keep live streams open
-//! (`listeners.rs`), reconnecting to the other instance when theirs dies:
-//! each must hear of every entry of its account exactly once.
+//! gracefully on SIGTERM. Throughout, a few users keep live streams open,
+//! reconnecting to the other instance when theirs dies: each must hear of
+//! every entry of its account exactly once.
+//!
+//! One test, because every phase shares the same processes and the same
+//! load: this file is the harness (the processes, the database, the load
+//! clients, the consistent reads) and the test, which runs the phases in
+//! order and then checks what each proves, one file per proof:
+//!
+//! - `survives_an_app_kill.rs`: one instance SIGKILLed and restarted; the
+//!   other keeps transferring, and the restarted one is back to normal
+//!   within seconds.
+//! - `fails_fast_through_a_database_outage.rs`: the database SIGKILLed and
+//!   restarted; meanwhile every answer is a fast 503 and no app exits, and
+//!   both serve again within seconds of its return.
+//! - `money_stays_exact.rs`: after the load, the ledger holds exactly the
+//!   transfers reported successful, money is conserved, `paisa audit`
+//!   passes, every snapshot read summed right, no answer was undocumented.
+//! - `live_streams_hear_every_entry_once.rs`: the live listeners, and each
+//!   heard every entry of its account exactly once.
+//! - `stops_gracefully.rs`: SIGTERM with live streams open stops both apps
+//!   cleanly within the limit.
+//! - `figures.rs`: what the run measured, printed.
 //!
 //! `cargo test --features ssr --test faults -- --nocapture` prints the figures.
 
 #![cfg(feature = "ssr")]
 
+#[path = "../common/mod.rs"]
 mod common;
-#[path = "faults/listeners.rs"]
-mod listeners;
+mod fails_fast_through_a_database_outage;
+mod figures;
+mod live_streams_hear_every_entry_once;
+mod money_stays_exact;
+mod stops_gracefully;
+mod survives_an_app_kill;
 
-use common::db::{balances, docs, set_balance};
-use futures::future::join_all;
+use common::db::{balances, set_balance};
 use futures::TryStreamExt;
+use live_streams_hear_every_entry_once as listeners;
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use mongodb::options::{ReadConcern, TransactionOptions};
 use paisa::server::auth::sessions::{Device, SessionStore};
@@ -195,563 +220,47 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
         "live streams open"
     );
 
-    // ----- load --------------------------------------------------------------
-    let load_start = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|c| tokio::spawn(load_client(ctx.clone(), c)))
-        .collect();
-    let sampler = tokio::spawn(consistent_reads(ctx.clone(), client.clone(), mdb.clone(), total));
-    let mut failures: Vec<String> = Vec::new();
+    // ----- the phases, in order, under load --------------------------------------
+    let load = Load::start(&ctx, &client, &mdb, total);
     tokio::time::sleep(Duration::from_secs(4)).await;
-
-    // ----- fault 1: SIGKILL app A, keep going on B, restart A ------------------
-    ctx.set_phase(APP_DOWN);
-    let app_killed = Instant::now();
-    apps[0].kill();
-    let app_kills = 1;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    apps[0].spawn();
-    let app_restart = apps[0]
-        .wait_healthy(&http, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app_back = Instant::now();
-    let (served, serve_status) = ctx.probe_until_definite(0, Duration::from_secs(30)).await;
-    if serve_status != Some(200) {
-        failures.push(format!("restarted app A: probe transfer answered {serve_status:?}"));
-    }
-    ctx.set_phase(APP_BACK);
-    tokio::time::sleep(APP_SETTLE + APP_WATCH).await;
-
-    // ----- fault 2: SIGKILL the database, watch, restart it --------------------
-    ctx.set_phase(DB_DOWN);
-    let db_killed = Instant::now();
-    database.stop(sys::SIGKILL, Duration::from_secs(10));
-    let db_kills = 1;
-    let watch_until = db_killed + OUTAGE;
-    // Watchers in their own tasks: the database comes back after OUTAGE
-    // whatever they are waiting for.
-    let watch_health: Vec<_> = (0..2)
-        .map(|i| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                while Instant::now() < watch_until {
-                    let sent = Instant::now();
-                    let (answer, latency) = ctx.health(i).await;
-                    seen.push((sent, answer, latency));
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                seen
-            })
-        })
-        .collect();
-    let watch_probes: Vec<_> = (0..2)
-        .map(|i| {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let mut unknown = Vec::new();
-                while Instant::now() < watch_until {
-                    let mut job = ctx.probe_job(i);
-                    if !ctx.transfer(&mut job, i, "probe").await.definite {
-                        unknown.push(job);
-                    }
-                    // Fast 503s must not turn the watch into a flood.
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                unknown
-            })
-        })
-        .collect();
-    tokio::time::sleep_until(watch_until.into()).await;
-    let alive_in_outage: Vec<bool> = apps.iter_mut().map(App::alive).collect();
-    database.spawn();
-    let db_back = database
-        .wait_accepting(Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|e| panic!("SecantusDB restarts: {e}"));
-    let outage = db_back - db_killed;
-    ctx.set_phase(DB_RECOVERING);
-    let recovery = join_all((0..2).map(|i| {
-        let ctx = ctx.clone();
-        async move {
-            let healthy = async {
-                loop {
-                    if ctx.health(i).await.0 == Ok(200) {
-                        return Some(db_back.elapsed());
-                    }
-                    if db_back.elapsed() > Duration::from_secs(30) {
-                        return None;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            };
-            let transferred = async {
-                let (_, status) = ctx.probe_until_definite(i, Duration::from_secs(30)).await;
-                (status == Some(200)).then(|| db_back.elapsed())
-            };
-            tokio::join!(healthy, transferred)
-        }
-    }))
-    .await;
-    ctx.set_phase(AFTER);
-    let mut health_seen = Vec::new();
-    for watcher in watch_health {
-        health_seen.push(watcher.await.expect("a health watcher panicked"));
-    }
-    let mut probe_unknown: Vec<Job> = Vec::new();
-    for watcher in watch_probes {
-        probe_unknown.extend(watcher.await.expect("a probe watcher panicked"));
-    }
+    let app_kill = survives_an_app_kill::run(&ctx, &mut apps, &http).await;
+    let mut outage = fails_fast_through_a_database_outage::run(&ctx, &mut database, &mut apps).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
-
-    // ----- stop the load, resolve every unknown outcome ------------------------
-    ctx.set_phase(DRAIN);
-    ctx.stop.store(true, Ordering::Relaxed);
-    let load_time = load_start.elapsed();
-    let load_end = Instant::now();
-    for client in clients {
-        client.await.expect("a load client panicked");
-    }
-    for mut job in probe_unknown {
-        let instance = job.probe_instance();
-        let deadline = Instant::now() + DRAIN_LIMIT;
-        while !ctx.transfer(&mut job, instance, "probe").await.definite {
-            if Instant::now() > deadline {
-                ctx.log.lock().unwrap().unresolved.push(job.clone());
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    let reads = sampler.await.expect("the consistent-read sampler panicked");
-    let drained_in = load_start.elapsed() - load_time;
+    let drained = load.drain(&ctx, std::mem::take(&mut outage.probe_unknown)).await;
     // The last entries' events are on their way.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let heard = listening.stop().await;
 
-    // ----- what the database holds --------------------------------------------
-    let finals = balances(&mdb).await;
-    // The transfers: the journal also holds the users' starting grants.
-    let ledger: Vec<Document> = docs(&mdb, "transfers")
-        .await
-        .into_iter()
-        .filter(|e| e.get_str("kind") == Ok("transfer"))
-        .collect();
+    // ----- what each phase proves ------------------------------------------------
+    let books = money_stays_exact::Books::read(&mdb).await;
     // Every task is done: take the record out of its lock.
     let log = std::mem::take(&mut *ctx.log.lock().unwrap());
-
-    // Money: conserved, never negative, every account still there.
-    let final_total: i64 = finals.values().sum();
-    if final_total != total {
-        failures.push(format!(
-            "money not conserved: {total} paise before, {final_total} after"
-        ));
-    }
-    let negative: Vec<_> = finals.iter().filter(|(_, b)| **b < 0).collect();
-    if !negative.is_empty() {
-        failures.push(format!("negative balances: {negative:?}"));
-    }
-    if finals.len() != USERS + PROBES {
-        failures.push(format!("{} accounts, expected {}", finals.len(), USERS + PROBES));
-    }
-
-    // The books, proven by the real binary: `paisa audit` exits 0.
-    let audit = Command::new(env!("CARGO_BIN_EXE_paisa"))
-        .args(["audit", "--mongodb-uri", &database.uri(), "--db", &db_name])
-        .output()
-        .expect("run paisa audit");
-    if !audit.status.success() {
-        failures.push(format!(
-            "paisa audit exited {:?}:\n{}{}",
-            audit.status.code(),
-            String::from_utf8_lossy(&audit.stdout),
-            String::from_utf8_lossy(&audit.stderr)
-        ));
-    }
-
-    // Ledger = transfers reported successful, exactly, with their amounts.
-    let mut in_ledger: HashMap<(ObjectId, String), &Document> = HashMap::new();
-    for entry in &ledger {
-        let from = entry
-            .get_object_id("from")
-            .unwrap_or_else(|_| ObjectId::from_bytes([0; 12]));
-        match entry.get_str("idempotencyKey") {
-            Ok(key) => {
-                if in_ledger.insert((from, key.to_owned()), entry).is_some() {
-                    failures.push(format!("two ledger entries for key {key} from {from}"));
-                }
-            }
-            Err(_) => failures.push(format!("ledger entry without idempotency key: {entry}")),
-        }
-    }
-    let reported: HashSet<&(ObjectId, String)> = log.succeeded.keys().collect();
-    let recorded: HashSet<&(ObjectId, String)> = in_ledger.keys().collect();
-    let lost: Vec<_> = reported.difference(&recorded).take(10).collect();
-    let unreported: Vec<_> = recorded.difference(&reported).take(10).collect();
-    if ledger.len() != log.succeeded.len() || !lost.is_empty() || !unreported.is_empty() {
-        failures.push(format!(
-            "ledger has {} entries, {} transfers were reported successful; reported but not in the ledger: \
-             {lost:?}; in the ledger but not reported: {unreported:?}",
-            ledger.len(),
-            log.succeeded.len()
-        ));
-    }
-    for (key, entry) in &in_ledger {
-        if let Some(job) = log.jobs.get(key) {
-            let to = entry.get_object_id("to").ok();
-            let amount = entry.get_i64("amount").ok();
-            if to != Some(ctx.users[job.to].id) || amount != Some(job.paise) {
-                failures.push(format!("ledger entry {entry} is not the transfer sent: {job:?}"));
-            }
-        }
-    }
-    // If the API reports the ledger id of a transfer, the ids must match too.
-    let ids_reported: HashSet<&String> = log.succeeded.values().flatten().collect();
-    if !ids_reported.is_empty() {
-        let ids_in_ledger: HashSet<String> = ledger
-            .iter()
-            .filter_map(|e| e.get_object_id("_id").ok().map(|id| id.to_hex()))
-            .collect();
-        let ids_in_ledger: HashSet<&String> = ids_in_ledger.iter().collect();
-        if ids_reported != ids_in_ledger {
-            failures.push(format!(
-                "transfer ids reported ({}) differ from the ledger's ({})",
-                ids_reported.len(),
-                ids_in_ledger.len()
-            ));
-        }
-    }
-    // Each balance = starting balance + credits − debits, from the ledger.
-    let mut replayed = initial.clone();
-    for entry in &ledger {
-        let amount = entry.get_i64("amount").unwrap_or(0);
-        if let (Ok(from), Ok(to)) = (entry.get_object_id("from"), entry.get_object_id("to")) {
-            *replayed.entry(from).or_default() -= amount;
-            *replayed.entry(to).or_default() += amount;
-        }
-    }
-    if replayed != finals {
-        let differ: Vec<_> = finals.iter().filter(|(u, b)| replayed.get(u) != Some(b)).collect();
-        failures.push(format!("balances differ from start + ledger for {differ:?}"));
-    }
-
-    // Live streams: every entry of each account heard once, in order to
-    // the final balance, across the instance kill and the database outage.
-    for h in &heard {
-        let entries: HashSet<String> = ledger
-            .iter()
-            .filter(|e| e.get_object_id("from") == Ok(h.user) || e.get_object_id("to") == Ok(h.user))
-            .filter_map(|e| e.get_object_id("_id").ok().map(|id| id.to_hex()))
-            .collect();
-        failures.extend(listeners::check(h, &entries, finals.get(&h.user).copied().unwrap_or(0)));
-    }
-
-    // The HTTP side: only documented answers, nothing left unknown.
-    if !log.anomalies.is_empty() {
-        failures.push(format!(
-            "{} unexpected answers (a 5xx other than 503, or a 4xx other than insufficient balance):\n  {}",
-            log.anomalies.len(),
-            log.anomalies.iter().take(20).cloned().collect::<Vec<_>>().join("\n  ")
-        ));
-    }
-    if !log.unresolved.is_empty() {
-        failures.push(format!(
-            "{} transfers still without a definite answer after {DRAIN_LIMIT:?} of retries: {:?}",
-            log.unresolved.len(),
-            log.unresolved.iter().take(5).collect::<Vec<_>>()
-        ));
-    }
-    if !reads.bad.is_empty() {
-        failures.push(format!("inconsistent snapshot reads: {:?}", reads.bad));
-    }
-
-    // While the database was down: health checks and every API request a
-    // fast 503, apps alive. A request overlapping the outage may wait in it
-    // at most FAIL_FAST_LIMIT, and one answered inside it must be a 503
-    // (past a moment's grace for answers already on their way at the kill).
-    let grace = Duration::from_millis(500);
-    for (i, seen) in health_seen.iter().enumerate() {
-        let name = apps[i].name;
-        // A check answered after the database was back may rightly be 200.
-        let inside: Vec<_> = seen.iter().filter(|(sent, _, l)| *sent + *l < db_back).collect();
-        let wrong: Vec<_> = inside
-            .iter()
-            .filter(|(_, a, l)| *a != Ok(503) || *l > FAIL_FAST_LIMIT)
-            .map(|(sent, a, l)| format!("{a:?} in {l:.2?} at +{:.2?}", *sent - db_killed))
-            .collect();
-        if inside.is_empty() || !wrong.is_empty() {
-            failures.push(format!("app {name}: /healthz in the outage not a fast 503: {wrong:?}"));
-        }
-    }
-    let mut outage_waits: BTreeMap<&str, (u32, Duration, BTreeMap<&str, u32>)> = BTreeMap::new();
-    let mut not_fast = Vec::new();
-    for e in log.events.iter().filter(|e| e.sent < db_back && e.answered > db_killed) {
-        let waited = e.answered.min(db_back).saturating_duration_since(e.sent.max(db_killed));
-        let inside = e.answered < db_back && e.answered > db_killed + grace;
-        let entry = outage_waits.entry(e.route).or_default();
-        entry.0 += 1;
-        entry.1 = entry.1.max(waited);
-        *entry.2.entry(e.answer.as_str()).or_default() += 1;
-        if waited > FAIL_FAST_LIMIT || (inside && e.answer != "503") {
-            not_fast.push(format!(
-                "{} via {} sent at {} from the kill: {} after {:.2?}{}",
-                e.route,
-                ["A", "B"][e.instance],
-                offset(e.sent, db_killed),
-                e.answer,
-                e.answered - e.sent,
-                if e.answered >= db_back {
-                    " (answered after the database was back)"
-                } else {
-                    ""
-                }
-            ));
-        }
-    }
-    if !log
-        .events
-        .iter()
-        .any(|e| e.route == "probe" && e.sent >= db_killed && e.answered < db_back)
-    {
-        failures.push("no probe transfer was answered while the database was down (they waited for it)".into());
-    }
-    if !not_fast.is_empty() {
-        failures.push(format!(
-            "{} API requests during the database outage were not a fast 503 (limit {FAIL_FAST_LIMIT:?}):\n  {}",
-            not_fast.len(),
-            not_fast.iter().take(20).cloned().collect::<Vec<_>>().join("\n  ")
-        ));
-    }
-    for (i, alive) in alive_in_outage.iter().enumerate() {
-        if !alive {
-            failures.push(format!("app {} exited during the database outage", apps[i].name));
-        }
-    }
-    // Once the killed instance is back, transfers flow again: within
-    // APP_SETTLE, no request answered 503 (busy: still conflicting, or
-    // waiting for its accounts) until the database fault.
-    let watch_from = app_back + APP_SETTLE;
-    let busy: Vec<String> = log
-        .events
-        .iter()
-        .filter(|e| e.answered >= watch_from && e.answered < db_killed && e.answer == "503")
-        .map(|e| {
-            format!(
-                "{} via {} sent {} from the app kill: 503 after {:.2?}",
-                e.route,
-                ["A", "B"][e.instance],
-                offset(e.sent, app_killed),
-                e.answered - e.sent
-            )
-        })
-        .collect();
-    if !busy.is_empty() {
-        failures.push(format!(
-            "transfers still failing {APP_SETTLE:?} after the killed instance was back ({} x 503 between {} and {} \
-             from the kill):\n  {}",
-            busy.len(),
-            offset(watch_from, app_killed),
-            offset(db_killed, app_killed),
-            busy.iter().take(10).cloned().collect::<Vec<_>>().join("\n  ")
-        ));
-    }
-    // While A was down, B kept transferring.
-    let b_served = log
-        .events
-        .iter()
-        .filter(|e| e.instance == 1 && e.answer == "200" && e.answered > app_killed && e.answered < app_back)
-        .count();
-    if b_served == 0 {
-        failures.push("no transfer succeeded on app B while app A was down".into());
-    }
-
-    // Recovery: both instances healthy and transferring within the limit.
-    for (i, (healthy, transferred)) in recovery.iter().enumerate() {
-        let name = apps[i].name;
-        if !healthy.is_some_and(|t| t <= RECOVERY_LIMIT) || !transferred.is_some_and(|t| t <= RECOVERY_LIMIT) {
-            failures.push(format!(
-                "app {name} recovered too slowly after the database came back: healthy after {healthy:?}, \
-                 a transfer after {transferred:?} (limit {RECOVERY_LIMIT:?})"
-            ));
-        }
-    }
-    let load_back = log
-        .success_times
-        .iter()
-        .filter(|t| **t >= db_back)
-        .min()
-        .map(|t| *t - db_back);
-
-    // ----- figures -------------------------------------------------------------
-    let count = |pred: &dyn Fn(&str) -> bool| -> u64 {
-        log.answers
-            .iter()
-            .filter(|((_, r, a), _)| *r != "healthz" && pred(a))
-            .map(|(_, n)| n)
-            .sum()
-    };
-    let under_faults: u64 = log
-        .answers
-        .iter()
-        .filter(|((p, r, a), _)| [APP_DOWN, DB_DOWN, DB_RECOVERING].contains(p) && *r != "healthz" && a == "200")
-        .map(|(_, n)| n)
-        .sum();
-    println!();
-    println!("===== faults: figures =====");
-    println!(
-        "load: {CLIENTS} clients over 2 instances for {load_time:.1?}, then {drained_in:.1?} to resolve unknown outcomes"
-    );
-    println!(
-        "transfers: {} attempted (distinct keys), {} HTTP requests ({} retries with the same key)",
-        log.jobs.len(),
-        log.requests,
-        log.retries
-    );
-    println!(
-        "outcomes: {} succeeded, {} insufficient balance, {} unresolved; {} successful answers while a fault was on",
-        log.succeeded.len(),
-        log.insufficient.len(),
-        log.unresolved.len(),
-        under_faults
-    );
-    println!(
-        "API answers (transfers, probes, balance reads): {} x 503, {} connection errors, {} timeouts, {} other 5xx",
-        count(&|a| a == "503"),
-        count(&|a| a.starts_with("connect") || a.starts_with("connection") || a.starts_with("body")),
-        count(&|a| a == "timeout"),
-        count(&|a| a.starts_with('5') && a != "503"),
-    );
-    println!(
-        "ledger: {} entries; money {} paise before and {} after; consistent reads {} ok, {} failed while down",
-        ledger.len(),
+    let mut failures: Vec<String> = Vec::new();
+    failures.extend(money_stays_exact::check(
+        &books,
+        &log,
+        &initial,
         total,
-        final_total,
-        reads.ok,
-        reads.failed
-    );
-    println!(
-        "kills survived: {app_kills} app SIGKILL (restart to healthy {app_restart:.2?}, to a transfer {served:.2?}), \
-         {db_kills} database SIGKILL"
-    );
-    println!("outage: {outage:.2?} from SIGKILL to the database accepting connections again");
-    for h in &heard {
-        println!(
-            "live stream of {}: {} events, {} reconnects, refused {:?}",
-            h.user,
-            h.events.len(),
-            h.reconnects,
-            h.refusals
-        );
-    }
-    for (i, seen) in health_seen.iter().enumerate() {
-        let max = seen.iter().map(|(_, _, l)| *l).max().unwrap_or_default();
-        let answers: Vec<String> = seen.iter().map(|(_, a, _)| format!("{a:?}")).collect();
-        println!(
-            "  app {} /healthz while down: {} (slowest {max:.2?})",
-            apps[i].name,
-            answers.join(" ")
-        );
-    }
-    for (route, (n, max, answers)) in &outage_waits {
-        println!("  {route} requests overlapping the outage: {n}, answers {answers:?}, longest wait in it {max:.2?}");
-    }
-    for (i, (healthy, transferred)) in recovery.iter().enumerate() {
-        println!(
-            "recovery of app {} after the database accepted connections: healthy {healthy:.2?}, transfer {transferred:.2?}",
-            apps[i].name
-        );
-    }
-    println!("  first successful load transfer after the database came back: {load_back:.2?}");
-    println!("answers by phase and route (count, slowest, mean):");
-    for (phase, name) in PHASES.iter().enumerate() {
-        for route in ["transfer", "balance", "probe", "healthz"] {
-            let answers: Vec<String> = log
-                .answers
-                .iter()
-                .filter(|((p, r, _), _)| *p == phase && *r == route)
-                .map(|((_, _, a), n)| format!("{a}: {n}"))
-                .collect();
-            if let Some(l) = log.latency.get(&(phase, route)) {
-                println!(
-                    "  {name:<16} {route:<9} {}  (slowest {:.2?}, mean {:.2?})",
-                    answers.join(", "),
-                    l.max,
-                    l.mean()
-                );
-            }
-        }
-    }
-    println!("per second since the load started, by arrival: 200 / 400 / 503 / no answer (API requests)");
-    let marks = [
-        (app_killed, "app A SIGKILLed"),
-        (app_back, "app A healthy again"),
-        (db_killed, "database SIGKILLed"),
-        (db_back, "database accepting again"),
-        (load_end, "load stopped, resolving unknown outcomes"),
-    ];
-    let last = log.events.iter().map(|e| e.answered).max().unwrap_or(load_end);
-    for second in 0..=(last - load_start).as_secs() {
-        let from = load_start + Duration::from_secs(second);
-        let to = from + Duration::from_secs(1);
-        let here: Vec<&Event> = log
-            .events
-            .iter()
-            .filter(|e| e.answered >= from && e.answered < to)
-            .collect();
-        let n = |pred: &dyn Fn(&str) -> bool| here.iter().filter(|e| pred(&e.answer)).count();
-        let events: Vec<&str> = marks
-            .iter()
-            .filter(|(t, _)| *t >= from && *t < to)
-            .map(|(_, m)| *m)
-            .collect();
-        println!(
-            "  {second:>3}s {:>4} {:>4} {:>4} {:>4}  {}",
-            n(&|a| a == "200"),
-            n(&|a| a == "400"),
-            n(&|a| a == "503"),
-            n(&|a| !a.starts_with(|c: char| c.is_ascii_digit())),
-            events.join(", ")
-        );
-    }
+        &ctx,
+        &drained.reads,
+        &database.uri(),
+        &db_name,
+    ));
+    failures.extend(listeners::check_all(&heard, &books));
+    failures.extend(fails_fast_through_a_database_outage::check(&outage, &log, &apps));
+    failures.extend(survives_an_app_kill::check(&app_kill, &log, outage.killed));
+    figures::print(&figures::Run {
+        log: &log,
+        total,
+        books: &books,
+        drained: &drained,
+        app_kill: &app_kill,
+        outage: &outage,
+        heard: &heard,
+        apps: &apps,
+    });
+    failures.extend(stops_gracefully::run(ctx, http, &mut apps).await);
 
-    // ----- graceful shutdown ------------------------------------------------------
-    // With a live stream open on each: the drain must not wait for them.
-    let mut open_streams = Vec::new();
-    for base in &ctx.bases {
-        let stream = reqwest::Client::new()
-            .get(format!("{base}/api/v1/events"))
-            .bearer_auth(&ctx.users[0].token)
-            .send()
-            .await;
-        match stream {
-            Ok(s) if s.status() == 200 => open_streams.push(s),
-            other => failures.push(format!("no live stream before shutdown: {other:?}")),
-        }
-    }
-    drop(ctx);
-    drop(http);
-    let alive_at_end: Vec<bool> = apps.iter_mut().map(App::alive).collect();
-    for (i, alive) in alive_at_end.iter().enumerate() {
-        if !alive {
-            failures.push(format!("app {} is not running at the end of the load", apps[i].name));
-        }
-    }
-    for app in apps.iter_mut() {
-        let stopping = Instant::now();
-        match app.terminate(SHUTDOWN_LIMIT).await {
-            Ok(status) if status.success() => {
-                println!(
-                    "app {} stopped on SIGTERM in {:.2?} ({status})",
-                    app.name,
-                    stopping.elapsed()
-                )
-            }
-            Ok(status) => failures.push(format!("app {}: SIGTERM exit status {status}", app.name)),
-            Err(e) => failures.push(format!("app {}: {e}", app.name)),
-        }
-    }
-    drop(open_streams);
     drop(client);
     database.stop(sys::SIGTERM, Duration::from_secs(10));
     println!("whole test: {:.1?}", test_start.elapsed());
@@ -762,6 +271,70 @@ async fn transfers_stay_exact_through_app_kills_and_a_database_outage() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// The load clients and the consistent-read sampler, running.
+struct Load {
+    start: Instant,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+    sampler: tokio::task::JoinHandle<Reads>,
+}
+
+/// The load, stopped and drained.
+struct Drained {
+    start: Instant,
+    /// From the load's start to its stop.
+    time: Duration,
+    end: Instant,
+    /// From the stop to every unknown outcome resolved (or given up).
+    resolved_in: Duration,
+    reads: Reads,
+}
+
+impl Load {
+    fn start(ctx: &Arc<Ctx>, client: &mongodb::Client, mdb: &mongodb::Database, total: i64) -> Load {
+        let start = Instant::now();
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| tokio::spawn(load_client(ctx.clone(), c)))
+            .collect();
+        let sampler = tokio::spawn(consistent_reads(ctx.clone(), client.clone(), mdb.clone(), total));
+        Load {
+            start,
+            clients,
+            sampler,
+        }
+    }
+
+    /// Stops the load and resolves every unknown outcome: the clients'
+    /// own, and the probes' left from the outage (`probe_unknown`).
+    async fn drain(self, ctx: &Ctx, probe_unknown: Vec<Job>) -> Drained {
+        ctx.set_phase(DRAIN);
+        ctx.stop.store(true, Ordering::Relaxed);
+        let load_time = self.start.elapsed();
+        let load_end = Instant::now();
+        for client in self.clients {
+            client.await.expect("a load client panicked");
+        }
+        for mut job in probe_unknown {
+            let instance = job.probe_instance();
+            let deadline = Instant::now() + DRAIN_LIMIT;
+            while !ctx.transfer(&mut job, instance, "probe").await.definite {
+                if Instant::now() > deadline {
+                    ctx.log.lock().unwrap().unresolved.push(job.clone());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let reads = self.sampler.await.expect("the consistent-read sampler panicked");
+        Drained {
+            start: self.start,
+            time: load_time,
+            end: load_end,
+            resolved_in: self.start.elapsed() - load_time,
+            reads,
+        }
+    }
 }
 
 // ----- the load -----------------------------------------------------------------

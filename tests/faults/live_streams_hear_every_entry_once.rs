@@ -1,10 +1,12 @@
 //! Live listeners through the faults: each keeps a stream
 //! (`/api/v1/events`) open the way a browser's EventSource does. When its
 //! stream drops (its instance was killed) it reconnects, to the other
-//! instance, with the `Last-Event-ID` of the last event it got. At the end
-//! each must have received every entry of its account exactly once, the
-//! last with the account's final balance.
+//! instance, with the `Last-Event-ID` of the last event it got. Proves that
+//! at the end each has received every entry of its account exactly once,
+//! and no other, the last with the account's final balance: across the
+//! instance kill and the database outage.
 
+use crate::money_stays_exact::Books;
 use mongodb::bson::oid::ObjectId;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -142,9 +144,25 @@ async fn read(mut response: reqwest::Response, heard: &mut Heard, stop: &mut wat
     }
 }
 
+/// Every listener's failures: what it `heard` against the ledger's entries
+/// of its account and its final balance, from `books`.
+pub fn check_all(heard: &[Heard], books: &Books) -> Vec<String> {
+    let mut failures = Vec::new();
+    for h in heard {
+        let entries: HashSet<String> = books
+            .ledger
+            .iter()
+            .filter(|e| e.get_object_id("from") == Ok(h.user) || e.get_object_id("to") == Ok(h.user))
+            .filter_map(|e| e.get_object_id("_id").ok().map(|id| id.to_hex()))
+            .collect();
+        failures.extend(check(h, &entries, books.finals.get(&h.user).copied().unwrap_or(0)));
+    }
+    failures
+}
+
 /// What is wrong with what `heard` got, given the ids of every entry of its
 /// account and its final balance (paise).
-pub fn check(heard: &Heard, entries: &HashSet<String>, final_paise: i64) -> Vec<String> {
+fn check(heard: &Heard, entries: &HashSet<String>, final_paise: i64) -> Vec<String> {
     let mut wrong = Vec::new();
     let got: Vec<&String> = heard.events.iter().map(|(id, _)| id).collect();
     let unique: HashSet<&String> = got.iter().copied().collect();
