@@ -223,7 +223,7 @@ async fn after_a_resume_the_memory_waits_for_what_the_resume_replays() {
     let old_beat = Event::Beat(w.fake.last_beat.load(Ordering::Acquire), token());
     *w.fake.replay.lock().unwrap() = Some(vec![
         (Duration::ZERO, old_beat),
-        (Duration::from_millis(600), Event::Change(ended, token())),
+        (Duration::from_millis(600), Event::Change(Box::new(ended), token())),
     ]);
     w.fake.resumable.store(true, Ordering::Release);
     w.fake.fail();

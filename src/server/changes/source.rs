@@ -13,7 +13,7 @@ use mongodb::{Collection, Database};
 /// What the stream brings, each with the token to resume after it.
 #[derive(Debug)]
 pub enum Event {
-    Change(Change, ResumeToken),
+    Change(Box<Change>, ResumeToken),
     /// This instance's heartbeat, written at `at` (ms on [`super::Trust`]'s
     /// clock).
     Beat(i64, ResumeToken),
@@ -124,13 +124,13 @@ fn event(e: ChangeStreamEvent<Document>) -> Event {
         return at.map_or(Event::Other(token.clone()), |at| Event::Beat(at, token));
     }
     Event::Change(
-        Change {
+        Box::new(Change {
             collection,
             op,
             id: e.document_key.and_then(|k| k.get("_id").cloned()),
             document: e.full_document,
             updated,
-        },
+        }),
         token,
     )
 }
