@@ -360,3 +360,32 @@ async fn a_stopping_instance_writes_the_last_seen_it_owes() {
     let seen = seen.expect("last seen not written by the stop");
     assert!(seen.timestamp_millis() >= asked - 1_000);
 }
+
+/// A sign-in whose password check began before a password change opens no
+/// session, whichever way its steps and the change's interleave: the
+/// session stored after the change's "end all" is refused and ended.
+#[tokio::test]
+async fn a_sign_in_checked_before_a_password_change_opens_no_session() {
+    use paisa::server::auth::sessions::Device;
+    use paisa::server::bank::ProfileUpdate;
+    let env = TestEnv::new().await;
+    let asha = env.user("Asha", "Rao").await;
+    let username = env.bank().me(asha).await.unwrap().username;
+    let verified = env.bank().verify_credentials(&username, PASSWORD).await.unwrap();
+    let change = ProfileUpdate {
+        password: Some("a new passphrase, long".into()),
+        current_password: Some(PASSWORD.into()),
+        ..Default::default()
+    };
+    env.bank().update_profile(asha, change).await.unwrap();
+    env.state.sessions.end_all(asha, None).await.unwrap();
+    let opened = paisa::server::auth::sign_in::open_verified(&env.state, &verified, &Device::default()).await;
+    assert!(opened.is_err(), "a session opened on the old password");
+    let live = env
+        .state
+        .sessions
+        .list(asha, mongodb::bson::oid::ObjectId::new())
+        .await
+        .unwrap();
+    assert!(live.is_empty(), "{live:?}");
+}

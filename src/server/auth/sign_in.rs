@@ -5,6 +5,7 @@
 use super::sessions::Device;
 use super::AuthContext;
 use crate::server::bank::error::BankError;
+use crate::server::bank::Verified;
 use mongodb::bson::oid::ObjectId;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -42,10 +43,12 @@ pub async fn sign_in(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match state.bank().sign_in(username, password).await {
-        Ok(user) => {
+    match state.bank().verify_credentials(username, password).await {
+        Ok(verified) => {
             state.throttle().succeeded(username, address);
-            open(state, user, device).await.map_err(SignInRefused::Bank)
+            open_verified(state, &verified, device)
+                .await
+                .map_err(SignInRefused::Bank)
         }
         Err(BankError::BadCredentials) => {
             state.throttle().failed(username, address);
@@ -53,6 +56,22 @@ pub async fn sign_in(
         }
         Err(e) => Err(SignInRefused::Bank(e)),
     }
+}
+
+/// Opens a session on `device` for the user whose password was `verified`;
+/// returns its token. A password change since the check (which ended the
+/// user's sessions, perhaps before this one was stored) refuses it.
+pub async fn open_verified(
+    state: &impl AuthContext,
+    verified: &Verified,
+    device: &Device,
+) -> Result<String, BankError> {
+    let session = state.sessions().open(verified.user, device).await?;
+    if !state.bank().still_verified(verified).await? {
+        state.sessions().end(verified.user, session).await?;
+        return Err(BankError::BadCredentials);
+    }
+    state.tokens().issue(verified.user, session)
 }
 
 /// Opens a session for `user` on `device`; returns its token.

@@ -44,7 +44,7 @@ pub use requests::{Role, MAX_PENDING, REQUEST_LIFETIME};
 pub(crate) use since::live_entry;
 pub use since::{LiveEntry, Missed, Position};
 pub use txn::{transaction_options, TxnStats};
-pub use users::{Import, ProfileUpdate, SignUp};
+pub use users::{Import, ProfileUpdate, SignUp, Verified};
 
 use crate::money::Money;
 use crate::server::bank::passwords::Passwords;

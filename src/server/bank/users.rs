@@ -11,7 +11,7 @@ use crate::model::{EntryKind, Me, UserSummary};
 use crate::money::{Money, MAX_PAISE};
 use crate::server::bank::error::BankError;
 use futures::FutureExt;
-use mongodb::bson::{doc, oid::ObjectId};
+use mongodb::bson::{doc, oid::ObjectId, Document};
 use rand::Rng;
 
 /// Input for sign-up, as typed by the user.
@@ -156,6 +156,12 @@ impl Bank {
     /// The user these credentials belong to. Unknown email and wrong
     /// password are the same error and take the same time.
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<ObjectId, BankError> {
+        Ok(self.verify_credentials(username, password).await?.user)
+    }
+
+    /// [`Bank::sign_in`], with what was verified: a session opened from it
+    /// must check it is still the password ([`Bank::still_verified`]).
+    pub async fn verify_credentials(&self, username: &str, password: &str) -> Result<Verified, BankError> {
         let username = username.trim().to_lowercase();
         if username.is_empty() || username.len() > 254 || password.is_empty() || password.len() > 1024 {
             return Err(BankError::BadCredentials);
@@ -163,10 +169,27 @@ impl Bank {
         let user = self.users.find_one(doc! { "username": &username }).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         if self.passwords.verify(password.to_owned(), stored).await? {
-            user.map(|u| u.id).ok_or(BankError::BadCredentials)
+            user.map(|u| Verified {
+                user: u.id,
+                hash: u.password_hash,
+            })
+            .ok_or(BankError::BadCredentials)
         } else {
             Err(BankError::BadCredentials)
         }
+    }
+
+    /// Whether the password `verified` checked is still the user's: read
+    /// after the session it opened was stored, so a password change either
+    /// ends that session (it came first) or is seen here.
+    pub async fn still_verified(&self, verified: &Verified) -> Result<bool, BankError> {
+        let now = self
+            .users
+            .clone_with_type::<Document>()
+            .find_one(doc! { "_id": verified.user })
+            .projection(doc! { "passwordHash": 1 })
+            .await?;
+        Ok(now.is_some_and(|u| u.get_str("passwordHash") == Ok(verified.hash.as_str())))
     }
 
     /// The signed-in user's profile and balance.
@@ -273,4 +296,11 @@ impl Bank {
             Err(wrong())
         }
     }
+}
+
+/// A password checked against a user's: who, and the hash it matched.
+#[derive(Debug)]
+pub struct Verified {
+    pub user: ObjectId,
+    hash: String,
 }
