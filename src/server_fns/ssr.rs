@@ -93,13 +93,18 @@ pub async fn sign_in(username: &str, password: &str) -> Result<(), AppError> {
         .await
         .unwrap_or(ClientAddress(None));
     let device: Device = leptos_axum::extract_with_state(&state).await.unwrap_or_default();
-    let token = sign_in::sign_in(&state, username, password, address, &device)
+    let signed = sign_in::sign_in(&state, username, password, address, &device)
         .await
         .map_err(|refused| match refused {
             SignInRefused::TooMany(wait) => too_many(wait),
             SignInRefused::Bank(e) => AppError::from(e),
         })?;
-    set_cookie(&session_cookie(&token, state.sessions.lifetime(), state.cookie_secure));
+    set_cookie(&session_cookie(
+        &signed.token,
+        state.sessions.lifetime(),
+        state.cookie_secure,
+    ));
+    set_cookie(&signed.device_cookie);
     Ok(())
 }
 

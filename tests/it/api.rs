@@ -10,6 +10,7 @@ use crate::common::{TestEnv, PASSWORD, TEST_SECRET};
 use mongodb::bson::{doc, oid::ObjectId, Document};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 /// Signs up through the API; returns the token and the user it names.
 async fn sign_up(env: &TestEnv, api: &Api, email: &str, first: &str) -> (String, ObjectId) {
@@ -713,6 +714,12 @@ async fn a_guesser_is_stopped_but_the_owner_still_signs_in() {
     let mut env = TestEnv::new().await;
     // Behind a proxy that names the client: two networks, one test.
     env.state.trust_forwarded_for = true;
+    // The network's failure budget, alone: the username's rate (its own
+    // test, below) out of the way.
+    env.state.throttle = paisa::server::auth::throttle::Throttle::new(paisa::server::auth::throttle::Limits {
+        username_burst: 100,
+        ..Default::default()
+    });
     let api = Api::new(&env).await;
     sign_up(&env, &api, "asha@example.com", "Asha").await;
     let sign_in = |from: &'static str, username: String, password: &'static str| {
@@ -819,4 +826,59 @@ async fn responses_carry_security_headers_and_refuse_cross_site_posts() {
         html.contains(&format!(r#"nonce="{nonce}""#)),
         "hydration script lacks the nonce"
     );
+}
+
+/// Fifty guesses at once, each from a network of its own: the username's
+/// rate lets only its burst through at once (the rest get 429 with
+/// `Retry-After`, at once, never queued), while the owner's browser, which
+/// signed in before, gets in during the attack.
+#[tokio::test]
+async fn guesses_from_everywhere_meet_the_usernames_rate_but_the_owners_browser_gets_in() {
+    let mut env = TestEnv::new().await;
+    env.state.trust_forwarded_for = true;
+    let api = Api::new(&env).await;
+    sign_up(&env, &api, "asha@example.com", "Asha").await;
+    let sign_in = |http: &reqwest::Client, from: String, password: &str| {
+        http.post(format!("{}/user/signin", api.base))
+            .header("x-forwarded-for", from)
+            .json(&json!({"username": "asha@example.com", "password": password}))
+            .send()
+    };
+    // The owner's browser signs in once and keeps its device cookie.
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let first = sign_in(&browser, "198.51.100.7".into(), PASSWORD).await.unwrap();
+    assert_eq!(first.status(), 200);
+
+    let began = Instant::now();
+    let guesses = futures::future::join_all((0..50).map(|i| {
+        let from = format!("2001:db8:{i:x}:{:x}::1", i * 4 + 1);
+        sign_in(&api.http, from, "guess guess guess")
+    }));
+    let owner = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let sent = Instant::now();
+        let status = sign_in(&browser, "198.51.100.7".into(), PASSWORD)
+            .await
+            .unwrap()
+            .status();
+        (status, sent.elapsed())
+    };
+    let (answers, (owner_status, owner_took)) = tokio::join!(guesses, owner);
+    let took = began.elapsed();
+    let mut heard = 0;
+    for answer in answers {
+        let answer = answer.unwrap();
+        match answer.status().as_u16() {
+            429 => assert!(answer.headers().contains_key("retry-after")),
+            411 => heard += 1,
+            other => panic!("a guess answered {other}"),
+        }
+    }
+    // The burst (5), then one a second: no more heard than that.
+    assert!(
+        heard <= 5 + took.as_secs() as usize + 1,
+        "{heard} guesses heard in {took:?}"
+    );
+    assert_eq!(owner_status, 200, "the owner's browser was refused");
+    assert!(owner_took < Duration::from_secs(2), "the owner waited {owner_took:?}");
 }

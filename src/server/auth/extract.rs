@@ -83,7 +83,12 @@ impl<S: AuthContext> FromRequestParts<S> for Device {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        Ok(Device { user_agent, address })
+        let known = token_from_cookie(&parts.headers, device_cookie_name(state.cookie_secure())).map(str::to_owned);
+        Ok(Device {
+            user_agent,
+            address,
+            known,
+        })
     }
 }
 
@@ -96,16 +101,40 @@ pub fn token_from_headers<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    bearer.or_else(|| {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == cookie)
-            .map(|(_, value)| value)
-    })
+    bearer.or_else(|| token_from_cookie(headers, cookie))
+}
+
+/// The value of the cookie `cookie`.
+fn token_from_cookie<'h>(headers: &'h HeaderMap, cookie: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == cookie)
+        .map(|(_, value)| value)
+}
+
+/// The device cookie's name: like the session cookie's, `__Host-` over HTTPS.
+pub fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-paisa_device"
+    } else {
+        "paisa_device"
+    }
+}
+
+/// The `Set-Cookie` value that remembers this browser signed in to a
+/// username (OWASP's device cookie): HttpOnly, for a year. From such a
+/// browser, the owner signs in even while their username is under attack.
+pub fn device_cookie(token: &str, secure: bool) -> String {
+    let name = device_cookie_name(secure);
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        super::tokens::DEVICE_TTL.as_secs()
+    )
 }
 
 /// The `Set-Cookie` value that stores a session token in the browser:
@@ -144,6 +173,9 @@ impl<S: AuthContext> FromRequestParts<S> for ClientAddress {
 }
 
 fn client_address(trust_forwarded_for: bool, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    if !trust_forwarded_for && headers.contains_key("x-forwarded-for") {
+        warn_forwarded_once();
+    }
     if trust_forwarded_for {
         // Our proxy appends the address it saw: the last entry of the last
         // header line. Anything before it the client may have written.
@@ -159,6 +191,18 @@ fn client_address(trust_forwarded_for: bool, headers: &HeaderMap, peer: Option<S
         }
     }
     peer.map(|p| p.ip())
+}
+
+/// Requests name a client in `X-Forwarded-For` while it is not trusted:
+/// behind a proxy, every client then shares the proxy's address (its
+/// sign-in budget, its connections). Said once per process.
+fn warn_forwarded_once() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "requests arrive with X-Forwarded-For but TRUST_FORWARDED_FOR is off: behind a proxy, set it, or every client shares the proxy's address"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,21 @@ pub fn network(address: IpAddr) -> Network {
     }
 }
 
+impl Network {
+    /// The wider network a failure budget is kept for: an IPv6 /48 (what
+    /// one site is usually given: its /64s would be 65,536 budgets), an
+    /// IPv4 /24 as it is.
+    pub fn wide(self) -> Network {
+        match self.0 {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                Network(IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)))
+            }
+            IpAddr::V4(_) => self,
+        }
+    }
+}
+
 impl std::fmt::Display for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {

@@ -2,6 +2,7 @@
 //! (only failures count against a username), then the password check, then
 //! a session on the device; the answer is the session's token.
 
+use super::extract::device_cookie;
 use super::sessions::Device;
 use super::AuthContext;
 use crate::server::bank::error::BankError;
@@ -22,33 +23,48 @@ pub enum SignInRefused {
     Bank(BankError),
 }
 
-/// Signs in with a password: the throttle (only failures count against a
-/// username), the password check, then a new session on `device`; returns
-/// its token.
+/// A sign-in's answer: the session's token, and the device cookie
+/// (`Set-Cookie` value) that lets this browser in during an attack on the
+/// username later.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: String,
+    pub device_cookie: String,
+}
+
+/// Signs in with a password: the throttle (a browser that signed in to the
+/// username before is exempt from its rate), the password check, then a
+/// new session on `device`.
 pub async fn sign_in(
     state: &impl AuthContext,
     username: &str,
     password: &str,
     address: Option<IpAddr>,
     device: &Device,
-) -> Result<String, SignInRefused> {
+) -> Result<SignedIn, SignInRefused> {
     if username.len() > MAX_USERNAME_BYTES {
         return Err(SignInRefused::Bank(BankError::BadCredentials));
     }
     state.throttle().attempt(address).map_err(SignInRefused::TooMany)?;
-    let delay = state
+    let known = device
+        .known
+        .as_deref()
+        .is_some_and(|t| state.tokens().is_device_of(t, username));
+    state
         .throttle()
-        .before_sign_in(username, address)
+        .before_sign_in(username, address, known)
         .map_err(SignInRefused::TooMany)?;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
     match state.bank().verify_credentials(username, password).await {
         Ok(verified) => {
             state.throttle().succeeded(username, address);
-            open_verified(state, &verified, device)
+            let token = open_verified(state, &verified, device)
                 .await
-                .map_err(SignInRefused::Bank)
+                .map_err(SignInRefused::Bank)?;
+            let device = state.tokens().issue_device(username).map_err(SignInRefused::Bank)?;
+            Ok(SignedIn {
+                token,
+                device_cookie: device_cookie(&device, state.cookie_secure()),
+            })
         }
         Err(BankError::BadCredentials) => {
             state.throttle().failed(username, address);

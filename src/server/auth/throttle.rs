@@ -1,17 +1,19 @@
 //! Brute-force limits, shared by the JSON API and the server functions.
 //!
-//! - Attempts per client network (`network.rs`): sign-ins
-//!   and sign-ups, so one client cannot keep the password hasher busy.
-//! - Failed sign-ins per (username, network): someone guessing a password
-//!   from their network runs out; the owner, elsewhere, does not.
-//! - Failed sign-ins per username from everywhere: past a higher limit every
-//!   attempt for that username is slowed down, never refused, so a guesser
-//!   with many addresses gains little and the owner still gets in.
+//! - Attempts per client network (`network.rs`): sign-ins and sign-ups,
+//!   so one client cannot keep the password hasher busy.
+//! - Failed sign-ins per (username, wide network: an IPv6 /48): someone
+//!   guessing a password from their network runs out; the owner,
+//!   elsewhere, does not. Only failures count here.
+//! - Password checks per username, from everywhere: a burst, then one a
+//!   second, refused beyond (never queued), so guesses spread over many
+//!   addresses gain a second each. A browser that signed in to the
+//!   username before (its device cookie, `sign_in.rs`) is exempt: the owner
+//!   gets in during an attack.
 //! - Password changes per user.
 //!
-//! Only failures count against a username: the right password always gets a
-//! hearing. GCRA limiters from `governor` for rates; small counting windows
-//! for failures. A refusal says when to come back.
+//! GCRA limiters from `governor` for rates; small counting windows for
+//! failures. A refusal says when to come back.
 
 use super::network::{network, Network};
 use governor::clock::{Clock, DefaultClock};
@@ -29,13 +31,13 @@ pub struct Limits {
     /// Sign-in and sign-up attempts from one network: burst, then one per `address_period`.
     pub address_burst: u32,
     pub address_period: Duration,
-    /// Failed sign-ins for one username from one network, per `failure_window`.
+    /// Failed sign-ins for one username from one wide network, per `failure_window`.
     pub pair_failures: u32,
-    /// Failed sign-ins for one username from anywhere, per `failure_window`,
-    /// before each further attempt waits `slowdown`.
-    pub username_failures: u32,
     pub failure_window: Duration,
-    pub slowdown: Duration,
+    /// Password checks for one username from browsers it has not seen:
+    /// burst, then one per `username_period`.
+    pub username_burst: u32,
+    pub username_period: Duration,
     /// Password changes by one user: burst, then one per `change_period`.
     pub change_burst: u32,
     pub change_period: Duration,
@@ -47,9 +49,9 @@ impl Default for Limits {
             address_burst: 30,
             address_period: Duration::from_secs(2),
             pair_failures: 10,
-            username_failures: 100,
             failure_window: Duration::from_secs(15 * 60),
-            slowdown: Duration::from_secs(1),
+            username_burst: 5,
+            username_period: Duration::from_secs(1),
             change_burst: 5,
             change_period: Duration::from_secs(60),
         }
@@ -60,15 +62,13 @@ impl Default for Limits {
 pub struct Throttle {
     limits: Limits,
     per_network: Arc<DefaultKeyedRateLimiter<Network>>,
+    per_username: Arc<DefaultKeyedRateLimiter<String>>,
     changes: Arc<DefaultKeyedRateLimiter<ObjectId>>,
     failures: Arc<Mutex<HashMap<FailureKey, Window>>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum FailureKey {
-    Pair(String, Network),
-    Username(String),
-}
+/// Failures of a username from a wide network.
+type FailureKey = (String, Network);
 
 #[derive(Clone, Copy)]
 struct Window {
@@ -92,6 +92,7 @@ impl Throttle {
         Throttle {
             limits,
             per_network: Arc::new(RateLimiter::keyed(quota(limits.address_burst, limits.address_period))),
+            per_username: Arc::new(RateLimiter::keyed(quota(limits.username_burst, limits.username_period))),
             changes: Arc::new(RateLimiter::keyed(quota(limits.change_burst, limits.change_period))),
             failures: Arc::default(),
         }
@@ -106,58 +107,49 @@ impl Throttle {
             .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// Before checking a password: `Err(wait)` when this network has failed
-    /// too often for this username; else how long to wait first (nothing,
-    /// or the slowdown while the username is under attack from anywhere).
-    pub fn before_sign_in(&self, username: &str, address: Option<IpAddr>) -> Result<Duration, Duration> {
+    /// Before checking a password: `Err(wait)` when this wide network has
+    /// failed too often for this username, or (unless `known_device`) the
+    /// username's checks are over their rate.
+    pub fn before_sign_in(&self, username: &str, address: Option<IpAddr>, known_device: bool) -> Result<(), Duration> {
         let username = username_key(username);
-        let now = Instant::now();
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let count = |key: &FailureKey| {
-            failures
-                .get(key)
-                .filter(|w| now.duration_since(w.start) < self.limits.failure_window)
-                .copied()
-        };
         if let Some(address) = address {
-            let pair = FailureKey::Pair(username.clone(), network(address));
-            if let Some(w) = count(&pair).filter(|w| w.count >= self.limits.pair_failures) {
+            let now = Instant::now();
+            let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let pair = (username.clone(), network(address).wide());
+            if let Some(w) = failures.get(&pair).filter(|w| {
+                now.duration_since(w.start) < self.limits.failure_window && w.count >= self.limits.pair_failures
+            }) {
                 return Err(self.limits.failure_window.saturating_sub(now.duration_since(w.start)));
             }
         }
-        let under_attack =
-            count(&FailureKey::Username(username)).is_some_and(|w| w.count >= self.limits.username_failures);
-        Ok(if under_attack {
-            self.limits.slowdown
-        } else {
-            Duration::ZERO
-        })
+        if known_device {
+            return Ok(());
+        }
+        self.per_username
+            .check_key(&username)
+            .map_err(|n| n.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Counts a wrong password for `username` from `address`.
     pub fn failed(&self, username: &str, address: Option<IpAddr>) {
-        let username = username_key(username);
+        let Some(address) = address else { return };
         let now = Instant::now();
         let window = self.limits.failure_window;
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let mut count = |key: FailureKey| {
-            let w = failures.entry(key).or_insert(Window { start: now, count: 0 });
-            if now.duration_since(w.start) >= window {
-                *w = Window { start: now, count: 0 };
-            }
-            w.count += 1;
-        };
-        if let Some(address) = address {
-            count(FailureKey::Pair(username.clone(), network(address)));
+        let w = failures
+            .entry((username_key(username), network(address).wide()))
+            .or_insert(Window { start: now, count: 0 });
+        if now.duration_since(w.start) >= window {
+            *w = Window { start: now, count: 0 };
         }
-        count(FailureKey::Username(username));
+        w.count += 1;
     }
 
-    /// A right password: this network's failures for the username are
+    /// A right password: this wide network's failures for the username are
     /// forgiven.
     pub fn succeeded(&self, username: &str, address: Option<IpAddr>) {
         if let Some(address) = address {
-            let key = FailureKey::Pair(username_key(username), network(address));
+            let key = (username_key(username), network(address).wide());
             self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         }
     }
@@ -173,6 +165,7 @@ impl Throttle {
     /// bounded however many addresses and usernames are tried.
     pub fn forget_idle(&self) {
         self.per_network.retain_recent();
+        self.per_username.retain_recent();
         self.changes.retain_recent();
         let now = Instant::now();
         let window = self.limits.failure_window;
@@ -197,9 +190,9 @@ mod tests {
             address_burst: 5,
             address_period: Duration::from_secs(60),
             pair_failures: 3,
-            username_failures: 5,
             failure_window: Duration::from_secs(60),
-            slowdown: Duration::from_millis(700),
+            username_burst: 4,
+            username_period: Duration::from_secs(60),
             change_burst: 2,
             change_period: Duration::from_secs(60),
         }
@@ -232,26 +225,46 @@ mod tests {
         let attacker: IpAddr = "203.0.113.5".parse().unwrap();
         let owner: IpAddr = "198.51.100.7".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(t.before_sign_in("asha@x.com", Some(attacker)), Ok(Duration::ZERO));
+            assert_eq!(t.before_sign_in("asha@x.com", Some(attacker), true), Ok(()));
             t.failed("asha@x.com", Some(attacker));
         }
-        let wait = t.before_sign_in(" ASHA@x.com", Some(attacker)).unwrap_err();
+        let wait = t.before_sign_in(" ASHA@x.com", Some(attacker), true).unwrap_err();
         assert!(wait > Duration::from_secs(50));
         // The owner, from their own network: no refusal.
-        assert_eq!(t.before_sign_in("asha@x.com", Some(owner)), Ok(Duration::ZERO));
-        // Failures from many networks: everyone is slowed, no one refused.
-        for i in 0..5 {
-            t.failed("asha@x.com", Some(IpAddr::from([192, 0, i, 2])));
-        }
-        assert_eq!(
-            t.before_sign_in("asha@x.com", Some(owner)),
-            Ok(Duration::from_millis(700))
-        );
+        assert_eq!(t.before_sign_in("asha@x.com", Some(owner), true), Ok(()));
         // A success forgives that network's failures.
         t.succeeded("asha@x.com", Some(attacker));
-        assert!(t.before_sign_in("asha@x.com", Some(attacker)).is_ok());
+        assert!(t.before_sign_in("asha@x.com", Some(attacker), true).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_site_has_one_failure_budget_not_one_per_64() {
+        let t = Throttle::new(limits());
+        for i in 0..3_u16 {
+            let address = std::net::Ipv6Addr::new(0x2001, 0xdb8, 7, i, 0, 0, 0, 1);
+            t.failed("asha@x.com", Some(IpAddr::V6(address)));
+        }
+        let another_64: IpAddr = "2001:db8:7:ff::1".parse().unwrap();
+        assert!(t.before_sign_in("asha@x.com", Some(another_64), true).is_err());
+        assert!(t
+            .before_sign_in("asha@x.com", Some("2001:db8:8::1".parse().unwrap()), true)
+            .is_ok());
+    }
+
+    #[test]
+    fn a_username_is_checked_at_a_rate_from_everywhere_but_a_known_device() {
+        let t = Throttle::new(limits());
+        // Each guess from a network of its own: the burst, then refusals.
+        let from = |i: u8| Some(IpAddr::from([10, i, 0, 1]));
+        for i in 0..4 {
+            assert_eq!(t.before_sign_in("asha@x.com", from(i), false), Ok(()));
+        }
+        let wait = t.before_sign_in("ASHA@x.com ", from(9), false).unwrap_err();
+        assert!(wait > Duration::from_secs(10), "{wait:?}");
+        // The owner's browser, which signed in before, is heard.
+        assert_eq!(t.before_sign_in("asha@x.com", from(10), true), Ok(()));
         // Other usernames are untouched.
-        assert_eq!(t.before_sign_in("ravi@x.com", Some(attacker)), Ok(Duration::ZERO));
+        assert_eq!(t.before_sign_in("ravi@x.com", from(9), false), Ok(()));
     }
 
     #[test]

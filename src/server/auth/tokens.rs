@@ -19,6 +19,18 @@ struct Claims {
 }
 
 /// Who a token speaks for: a user, in one of their sessions.
+/// A device's claim to have signed in to a username before: never a
+/// session (no `sid`), and a session token is never one (no `dev`).
+#[derive(Debug, Serialize, Deserialize)]
+struct DeviceClaims {
+    sub: String,
+    dev: bool,
+    exp: u64,
+}
+
+/// How long a device is remembered after it signed in.
+pub const DEVICE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Claimed {
     pub user: ObjectId,
@@ -107,6 +119,30 @@ impl Tokens {
             user: id(&data.claims.sub)?,
             session: id(&data.claims.sid)?,
         })
+    }
+}
+
+impl Tokens {
+    /// A device token for `username` (trimmed, lower-cased): this browser
+    /// signed in to it.
+    pub fn issue_device(&self, username: &str) -> Result<String, BankError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let claims = DeviceClaims {
+            sub: username.trim().to_lowercase(),
+            dev: true,
+            exp: now + DEVICE_TTL.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| BankError::Internal(format!("jwt encode: {e}")))
+    }
+
+    /// Whether `token` is this server's device token for `username`.
+    pub fn is_device_of(&self, token: &str, username: &str) -> bool {
+        jsonwebtoken::decode::<DeviceClaims>(token, &self.decoding, &self.validation)
+            .is_ok_and(|d| d.claims.dev && d.claims.sub == username.trim().to_lowercase())
     }
 }
 

@@ -65,6 +65,8 @@ pub struct SessionInfo {
 pub struct Device {
     pub user_agent: String,
     pub address: Option<std::net::IpAddr>,
+    /// The device cookie it sent, if any (`sign_in.rs`).
+    pub known: Option<String>,
 }
 
 #[derive(Clone)]

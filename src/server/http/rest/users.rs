@@ -69,19 +69,23 @@ async fn sign_in(
     ClientAddress(address): ClientAddress,
     device: Device,
     body: Result<StrictJson<SignInBody>, BadInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let Ok(StrictJson(body)) = body else {
         // Still an attempt from this network.
         state.throttle.attempt(address).map_err(ApiError::too_many)?;
         return Err(SIGN_IN.bad_input());
     };
-    let token = sign_in::sign_in(&state, &body.username, &body.password, address, &device)
+    let signed = sign_in::sign_in(&state, &body.username, &body.password, address, &device)
         .await
         .map_err(|refused| match refused {
             SignInRefused::TooMany(wait) => ApiError::too_many(wait),
             SignInRefused::Bank(e) => ApiError::bank(e, SIGN_IN),
         })?;
-    Ok(Json(json!({ "token": token })))
+    let mut answer = axum::response::IntoResponse::into_response(Json(json!({ "token": signed.token })));
+    if let Ok(cookie) = axum::http::HeaderValue::from_str(&signed.device_cookie) {
+        answer.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
+    }
+    Ok(answer)
 }
 
 #[derive(Deserialize)]
