@@ -10,6 +10,11 @@ use crate::server::db;
 use crate::server::embedded::{self, EmbeddedMongo};
 use std::process::ExitCode;
 
+/// How long the audit waits for a busy database before taking it for gone.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Audits begun at most when connections are cut under them.
+const TRIES: u32 = 3;
+
 pub async fn run(args: AuditArgs) -> ExitCode {
     match audit_database(&args).await {
         Ok(report) => {
@@ -50,7 +55,8 @@ async fn audit_database(args: &AuditArgs) -> Result<Report, String> {
             }
         }
     };
-    let (client, database) = db::connect(&uri, &args.db).await?;
+    // Answers at all (else exit 2 at once), then a patient connection.
+    let (_, database) = db::connect(&uri, &args.db).await?;
     let collections = database
         .list_collection_names()
         .await
@@ -58,10 +64,20 @@ async fn audit_database(args: &AuditArgs) -> Result<Report, String> {
     if ![ACCOUNTS, JOURNAL].iter().all(|c| collections.iter().any(|n| n == c)) {
         return Err(format!("database {:?} holds no Paisa accounts and journal", args.db));
     }
+    let (client, database) = db::connect_patiently(&uri, &args.db, PATIENCE).await?;
     let shown = Shown::new();
-    let report = audit_with_progress(&client, &database, args.pace, &|p| shown.tell(p))
-        .await
-        .map_err(|e| e.to_string());
+    let mut tries = 1;
+    let report = loop {
+        match audit_with_progress(&client, &database, args.pace, &|p| shown.tell(p)).await {
+            // A connection cut under a long read: a new snapshot, from the
+            // start (a snapshot's transaction does not outlive the cut).
+            Err(e) if tries < TRIES && (e.is_transient() || e.is_unavailable()) => {
+                eprintln!("paisa audit: {e}; starting again ({tries} of {TRIES})");
+                tries += 1;
+            }
+            other => break other.map_err(|e| e.to_string()),
+        }
+    };
     shown.finish();
     drop(embedded);
     report

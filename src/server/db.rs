@@ -40,6 +40,25 @@ pub async fn connect(uri: &str, db_name: &str) -> Result<(Client, Database), Str
     Ok((client, db))
 }
 
+/// A connection for a long read (`paisa audit`): it waits for a busy
+/// database instead of taking it for gone. The embedded database serves
+/// one request at a time, so a long read delays the driver's heartbeats:
+/// with the usual patience the driver would declare it unreachable and
+/// cut the read. Connect with [`connect`] first, so a database that is
+/// really gone is still found out at once.
+pub async fn connect_patiently(uri: &str, db_name: &str, patience: Duration) -> Result<(Client, Database), String> {
+    let mut options = ClientOptions::parse(uri)
+        .await
+        .map_err(|e| format!("invalid MONGODB_URI: {e}"))?;
+    options.app_name = Some("paisa-audit".into());
+    options.server_selection_timeout = Some(patience);
+    options.connect_timeout = Some(patience);
+    options.heartbeat_freq = Some(Duration::from_secs(10));
+    let client = Client::with_options(options).map_err(|e| format!("invalid MONGODB_URI: {e}"))?;
+    let db = client.database(db_name);
+    Ok((client, db))
+}
+
 /// Ends the sessions, and so the open transactions, that Paisa's database
 /// user left behind: an instance that was killed mid-transfer leaves its
 /// transaction holding its accounts' write locks until the server's

@@ -645,3 +645,68 @@ async fn the_audit_catches_a_request_paid_twice_without_the_index() {
         "{checks:?}"
     );
 }
+
+/// A busy database is not an unreachable one: with a database kept busy by
+/// reads of seconds each, one after another, `paisa audit` still proves
+/// the books, even given a URI whose heartbeats would give up on a busy
+/// server within 3.5 s (the audit's patience is its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_rides_out_a_busy_database() {
+    use paisa::server::embedded::EmbeddedMongo;
+    let own = EmbeddedMongo::start(&crate::common::secantusd(), ":memory:".as_ref()).unwrap();
+    let (client, db) = paisa::server::db::connect(&own.uri(), "busy").await.unwrap();
+    paisa::server::start::ensure_indexes(&db).await.unwrap();
+    let bank = paisa::server::bank::Bank::new(client.clone(), &db, paisa::server::bank::passwords::Passwords::new(1));
+    bank.migrate().await.unwrap();
+    let users: Vec<_> = (0..20)
+        .map(|i| crate::common::seed(format!("u{i}@example.com"), "Asha", "Rao"))
+        .collect();
+    let ids = bank.import(&users).await.unwrap();
+    for pair in ids.windows(2) {
+        bank.transfer(pair[0], &pair[1].to_hex(), Money::from_paise(1), None)
+            .await
+            .unwrap();
+    }
+    // Reads that keep the single-threaded database busy for seconds each.
+    let scratch = db.collection::<Document>("scratch");
+    let rows: Vec<Document> = (0..150_000_i64).map(|i| doc! { "v": i }).collect();
+    for chunk in rows.chunks(10_000) {
+        scratch.insert_many(chunk.to_vec()).await.unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy = {
+        let (scratch, stop) = (scratch.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut longest = Duration::ZERO;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                let began = Instant::now();
+                let _ = scratch.count_documents(doc! { "v": { "$gte": 0 } }).await;
+                longest = longest.max(began.elapsed());
+            }
+            longest
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let uri = format!("{}&heartbeatFrequencyMS=500", own.uri());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_paisa"))
+            .args(["audit", "--mongodb-uri", &uri, "--db", "busy", "--pace", "0"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let longest = busy.await.unwrap();
+    println!("longest busy read: {longest:?}");
+    assert!(
+        longest > Duration::from_secs(3),
+        "the database was not busy enough: {longest:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("audit ok: 21 accounts"),
+        "{}",
+        text(&out.stdout)
+    );
+}
