@@ -496,17 +496,9 @@ async fn the_audit_proves_the_balances_entries_record_for_live_updates() {
 #[tokio::test]
 async fn the_audit_catches_a_paid_request_also_declined_or_asking_another_amount() {
     let env = TestEnv::new().await;
-    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env.db, asha, 10_000).await;
-    let asked = env
-        .bank()
-        .request(ravi, &asha.to_hex(), Money::from_paise(500), None)
-        .await
-        .unwrap();
-    env.bank().pay_request(asha, &asked.id).await.unwrap();
+    let id = a_paid_request(&env).await;
     assert_books_balance(&env.db).await;
     let requests = env.db.collection::<Document>("requests");
-    let id = ObjectId::parse_str(&asked.id).unwrap();
     requests
         .update_one(doc! { "_id": id }, doc! { "$set": { "status": "declined" } })
         .await
@@ -526,6 +518,19 @@ async fn the_audit_catches_a_paid_request_also_declined_or_asking_another_amount
         audit_checks(&env).await,
         ["an entry paying a request must match what was asked"]
     );
+}
+
+/// Ravi asks Asha for ₹5 and she pays: the request's id.
+async fn a_paid_request(env: &TestEnv) -> ObjectId {
+    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
+    set_balance(&env.db, asha, 10_000).await;
+    let asked = env
+        .bank()
+        .request(ravi, &asha.to_hex(), Money::from_paise(500), None)
+        .await
+        .unwrap();
+    env.bank().pay_request(asha, &asked.id).await.unwrap();
+    ObjectId::parse_str(&asked.id).unwrap()
 }
 
 /// The checks `paisa audit` finds broken in `env`'s database, in order.
@@ -625,17 +630,9 @@ async fn the_audit_reads_every_entry_and_names_a_ghost() {
 #[tokio::test]
 async fn the_audit_catches_a_request_paid_twice_without_the_index() {
     let env = TestEnv::new().await;
-    let (asha, ravi) = (env.user("Asha", "Rao").await, env.user("Ravi", "Kumar").await);
-    set_balance(&env.db, asha, 10_000).await;
-    let asked = env
-        .bank()
-        .request(ravi, &asha.to_hex(), Money::from_paise(500), None)
-        .await
-        .unwrap();
-    env.bank().pay_request(asha, &asked.id).await.unwrap();
+    let request = a_paid_request(&env).await;
     let journal = env.db.collection::<Document>("transfers");
     journal.drop_index("request_1").await.unwrap();
-    let request = ObjectId::parse_str(&asked.id).unwrap();
     let mut again = find(&env.db, "transfers", doc! { "request": request }).await.unwrap();
     again.insert("_id", ObjectId::new());
     journal.insert_one(again).await.unwrap();

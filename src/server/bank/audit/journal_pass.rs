@@ -10,7 +10,7 @@
 //! serves payments while the audit runs.
 
 use super::requests_pass::Paying;
-use super::{int, oid_from_number, oid_number, Audit, Progress, Remembered, Violation};
+use super::{int, Audit, IdRanges, Progress, Remembered, Violation};
 use crate::server::bank::error::BankError;
 use crate::server::bank::store::{JOURNAL, KEY_LIFETIME};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
@@ -44,14 +44,8 @@ impl Audit {
             .await?;
         let now = DateTime::now().timestamp_millis();
         if let Some(first) = first.and_then(|e| e.get_object_id("_id").ok()) {
-            // Ids as numbers: the top 32 of 96 bits are seconds.
-            let (mut from, mut width) = (oid_number(first), 1_u128 << 64);
-            while from < 1 << 96 {
-                let to = from.saturating_add(width);
-                let mut range = doc! { "$gte": oid_from_number(from) };
-                if to < 1 << 96 {
-                    range.insert("$lt", oid_from_number(to));
-                }
+            let mut ranges = IdRanges::from(first);
+            while let Some(range) = ranges.next_range() {
                 let started = Instant::now();
                 let mut cursor = journal
                     .find(doc! { "_id": range })
@@ -74,11 +68,7 @@ impl Audit {
                     entries: self.entries,
                     of: total,
                 });
-                width = match seen {
-                    0 => width.saturating_mul(2),
-                    n => (width * CHUNK_ENTRIES as u128 / n as u128).max(1),
-                };
-                from = to;
+                ranges.saw(seen);
                 if pace > 0 {
                     tokio::time::sleep(started.elapsed() * pace).await;
                 }

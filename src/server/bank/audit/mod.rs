@@ -155,22 +155,15 @@ impl Audit {
         let Some(first) = first.and_then(|a| a.get_object_id("userId").ok()) else {
             return Ok(());
         };
-        // Ids as numbers: the top 32 of 96 bits are seconds, so 2^64 is
-        // about one second of sign-ups.
-        let (mut from, mut width) = (oid_number(first), 1_u128 << 64);
-        while from < 1 << 96 {
-            let to = from.saturating_add(width);
-            let mut range = doc! { "$gte": oid_from_number(from) };
-            if to < 1 << 96 {
-                range.insert("$lt", oid_from_number(to));
-            }
+        let mut ranges = IdRanges::from(first);
+        while let Some(range) = ranges.next_range() {
             let started = Instant::now();
             let mut cursor = accounts
                 .find(doc! { "userId": range })
                 .projection(doc! { "userId": 1, "balance": 1, "debits": 1, "credits": 1, "postings": 1 })
                 .session(&mut *session)
                 .await?;
-            let mut seen = 0_u128;
+            let mut seen = 0;
             while let Some(account) = cursor.next(&mut *session).await.transpose()? {
                 seen += 1;
                 self.account(&account);
@@ -178,11 +171,7 @@ impl Audit {
             progress(Progress::Accounts {
                 read: self.tallies.len() as u64,
             });
-            width = match seen {
-                0 => width.saturating_mul(2),
-                n => (width * journal_pass::CHUNK_ENTRIES as u128 / n).max(1),
-            };
-            from = to;
+            ranges.saw(seen);
             if pace > 0 {
                 tokio::time::sleep(started.elapsed() * pace).await;
             }
@@ -341,6 +330,47 @@ impl Audit {
             seconds: 0.0,
             violations: self.violations,
         }
+    }
+}
+
+/// Ranges of ObjectIds from a first one to the end of the id space, each
+/// widened or narrowed to hold about [`journal_pass::CHUNK_ENTRIES`]
+/// documents by how many the one before held. Ids as numbers: the top 32
+/// of 96 bits are seconds, so the first range, 2^64 wide, is about a
+/// second of ids.
+struct IdRanges {
+    from: u128,
+    width: u128,
+}
+
+impl IdRanges {
+    fn from(first: ObjectId) -> IdRanges {
+        IdRanges {
+            from: oid_number(first),
+            width: 1 << 64,
+        }
+    }
+
+    /// The next range, as a filter on an id field; none past the end.
+    fn next_range(&mut self) -> Option<Document> {
+        if self.from >= 1 << 96 {
+            return None;
+        }
+        let to = self.from.saturating_add(self.width);
+        let mut range = doc! { "$gte": oid_from_number(self.from) };
+        if to < 1 << 96 {
+            range.insert("$lt", oid_from_number(to));
+        }
+        self.from = to;
+        Some(range)
+    }
+
+    /// The last range held `seen` documents.
+    fn saw(&mut self, seen: usize) {
+        self.width = match seen {
+            0 => self.width.saturating_mul(2),
+            n => (self.width * journal_pass::CHUNK_ENTRIES as u128 / n as u128).max(1),
+        };
     }
 }
 
