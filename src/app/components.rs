@@ -191,5 +191,3 @@ pub fn Notice(children: Children) -> impl IntoView {
 pub fn Loading() -> impl IntoView {
     view! { <p class="p-6 text-slate-500" aria-live="polite">"Loading…"</p> }
 }
-
-pub use crate::paths::query_escape;

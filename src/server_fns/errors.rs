@@ -1,22 +1,18 @@
-//! The server side of the server functions: the session, the answer's
-//! status and cookies, and the one mapping of service failures to what the
-//! UI is told.
+//! The server functions' one mapping of failures to what the UI is told:
+//! a service failure to an [`AppError`], an `AppError` to the status it is
+//! answered with (and back, for answers a layer made), and the router's
+//! layer that makes every failure of a server function decode as one.
+//! Server only.
 
 use crate::error::AppError;
-use crate::server::auth::extract::{clear_session_cookie, session_cookie, AuthUser, ClientAddress, NotSignedIn};
-use crate::server::auth::sessions::Device;
-use crate::server::auth::sign_in::{self, SignInRefused};
 use crate::server::bank::error::{BankError, Kind};
-use crate::server::state::AppState;
 use axum::body::Body;
-use axum::extract::FromRequestParts;
 use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::http::{header, header::SET_COOKIE, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use leptos::prelude::*;
-use mongodb::bson::oid::ObjectId;
 
 /// The one mapping of a service failure to what the UI is told.
 impl From<BankError> for AppError {
@@ -43,7 +39,7 @@ impl From<BankError> for AppError {
                 "request",
                 format!(
                     "You have {} requests waiting: cancel one first",
-                    crate::server::bank::MAX_PENDING
+                    crate::limits::MAX_PENDING
                 ),
             ),
             (Kind::Unavailable, _) => AppError::Unavailable,
@@ -52,82 +48,11 @@ impl From<BankError> for AppError {
     }
 }
 
-pub fn state() -> AppState {
-    expect_context::<AppState>()
-}
-
-/// The signed-in user and their session: the same extractor as the REST
-/// routes'.
-pub async fn current_user() -> Result<AuthUser, AppError> {
-    let mut parts = use_context::<Parts>().ok_or(AppError::Unauthorized)?;
-    AuthUser::from_request_parts(&mut parts, &state())
-        .await
-        .map_err(|e| match e {
-            NotSignedIn::SignedOut => AppError::Unauthorized,
-            NotSignedIn::Unavailable => AppError::Unavailable,
-        })
-}
-
-/// Signs the browser in as `user`: a new session on this device.
-pub async fn start_session(user: ObjectId) -> Result<(), AppError> {
-    let state = state();
-    let device: Device = leptos_axum::extract_with_state(&state).await.unwrap_or_default();
-    let token = sign_in::open(&state, user, &device).await?;
-    set_cookie(&session_cookie(&token, state.sessions.lifetime(), state.cookie_secure));
-    Ok(())
-}
-
-/// Counts a sign-up attempt against the limits of this client's network.
-pub async fn throttle_sign_up() -> Result<(), AppError> {
-    let state = state();
-    let ClientAddress(address) = leptos_axum::extract_with_state(&state)
-        .await
-        .unwrap_or(ClientAddress(None));
-    state.throttle.attempt(address).map_err(too_many)
-}
-
-/// Signs the browser in with a password: throttled, checked, a new session.
-pub async fn sign_in(username: &str, password: &str) -> Result<(), AppError> {
-    let state = state();
-    let ClientAddress(address) = leptos_axum::extract_with_state(&state)
-        .await
-        .unwrap_or(ClientAddress(None));
-    let device: Device = leptos_axum::extract_with_state(&state).await.unwrap_or_default();
-    let token = sign_in::sign_in(&state, username, password, address, &device)
-        .await
-        .map_err(|refused| match refused {
-            SignInRefused::TooMany(wait) => too_many(wait),
-            SignInRefused::Bank(e) => AppError::from(e),
-        })?;
-    set_cookie(&session_cookie(&token, state.sessions.lifetime(), state.cookie_secure));
-    Ok(())
-}
-
-/// Where this site is reached, for links people share (the pay link):
-/// `PUBLIC_URL` when set, else the scheme and host this request came to.
-pub fn public_origin() -> String {
-    let state = state();
-    if let Some(url) = &state.public_url {
-        return url.clone();
-    }
-    let host = use_context::<axum::http::request::Parts>()
-        .and_then(|p| p.headers.get(axum::http::header::HOST).cloned())
-        .and_then(|h| h.to_str().ok().map(str::to_owned))
-        .unwrap_or_else(|| state.leptos_options.site_addr.to_string());
-    let scheme = if state.cookie_secure { "https" } else { "http" };
-    format!("{scheme}://{host}")
-}
-
-/// Counts a password change by `user` against its limit.
-pub fn throttle_password_change(user: ObjectId) -> Result<(), AppError> {
-    state().throttle.password_change(user).map_err(too_many)
-}
-
 /// "Too many attempts", with the `Retry-After` the wait gives.
-fn too_many(wait: std::time::Duration) -> AppError {
+pub(super) fn too_many(wait: std::time::Duration) -> AppError {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         let secs = crate::server::auth::throttle::retry_after_secs(wait);
-        response.insert_header(axum::http::header::RETRY_AFTER, secs.into());
+        response.insert_header(header::RETRY_AFTER, secs.into());
     }
     AppError::RateLimited
 }
@@ -139,18 +64,24 @@ pub async fn respond<T>(body: impl std::future::Future<Output = Result<T, AppErr
     let result = body.await;
     // A plain form post (no JavaScript) is answered with a redirect back
     // to the form, carrying the error; its status must stay a redirect.
-    let form_post = use_context::<axum::http::request::Parts>().is_some_and(|p| {
-        p.headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    });
-    if let (Err(e), Some(response), false) = (&result, use_context::<leptos_axum::ResponseOptions>(), form_post) {
-        if let Ok(status) = axum::http::StatusCode::from_u16(e.status()) {
+    if let (Err(e), Some(response), false) = (&result, use_context::<leptos_axum::ResponseOptions>(), is_form_post()) {
+        if let Ok(status) = StatusCode::from_u16(e.status()) {
             response.set_status(status);
         }
     }
     result
+}
+
+/// Whether this call is a plain form post (a browser without JavaScript,
+/// or before the WASM loaded): it asks for a page back, not data. The same
+/// test as `leptos_axum::redirect`'s, which answers such a post with a 302.
+pub fn is_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|p| {
+        p.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
 }
 
 /// Where the server functions live (the REST API is under `/api/v1`).
@@ -193,16 +124,35 @@ pub async fn error_bodies(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-/// Forgets the session cookie in the browser.
-pub fn clear_cookie() {
-    set_cookie(&clear_session_cookie(state().cookie_secure));
-}
+impl AppError {
+    /// The HTTP status a server function answers this error with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. } | AppError::InsufficientBalance | AppError::InvalidAccount => 400,
+            AppError::BadCredentials | AppError::Unauthorized => 401,
+            AppError::EmailTaken => 409,
+            AppError::RateLimited => 429,
+            AppError::Unavailable => 503,
+            AppError::Internal | AppError::Transport(_) => 500,
+        }
+    }
 
-fn set_cookie(value: &str) {
-    if let (Some(response), Ok(value)) = (
-        use_context::<leptos_axum::ResponseOptions>(),
-        HeaderValue::from_str(value),
-    ) {
-        response.append_header(SET_COOKIE, value);
+    /// What to tell the user about an answer that a layer in front of the
+    /// server functions made (body too large, request refused, time limit).
+    pub fn for_status(status: u16) -> AppError {
+        match status {
+            401 => AppError::Unauthorized,
+            413 => AppError::Invalid {
+                field: None,
+                message: "That is more than Paisa accepts in one request".into(),
+            },
+            429 => AppError::RateLimited,
+            503 | 504 => AppError::Unavailable,
+            400..=499 => AppError::Invalid {
+                field: None,
+                message: "This request was refused; reload the page and try again".into(),
+            },
+            _ => AppError::Internal,
+        }
     }
 }
