@@ -89,7 +89,7 @@ const SERVER_FN_PREFIX: &str = "/api/";
 
 /// A server function's failure must reach the browser as an `AppError`, or
 /// the client cannot decode it and shows a wrong message. Most are: the
-/// function's own errors (`server_fns::respond` also sets their status).
+/// function's own errors (`respond` also sets their status).
 /// This fixes the rest: arguments the server_fn crate could not decode
 /// (its blanket 500 gets the status of the error it carries) and answers
 /// made by a layer before or instead of the function (413, cross-site 403,
