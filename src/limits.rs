@@ -26,7 +26,8 @@ pub const SEARCH_MAX_CHARS: usize = 2 * NAME_CHARS + 1;
 /// How many of a user's own requests may wait to be paid at once.
 pub const MAX_PENDING: u64 = 20;
 
-/// The largest amount that can move (the smallest is one paisa), and the
-/// most an account may hold: the largest amount the parser accepts: ₹1,00,00,00,000.00 (one hundred crore).
-/// Far above any wallet balance, far below where i64 or f64 lose precision.
+/// The largest amount, in paise: what the parser accepts, what one payment
+/// may move (the least is one paisa) and what an account may hold.
+/// ₹1,00,00,00,000.00 (one hundred crore): far above any wallet balance,
+/// far below where i64 or f64 lose precision.
 pub const MAX_PAISE: i64 = 1_000_000_000 * 100;
