@@ -1,6 +1,7 @@
 //! The error the UI sees from a server function. Built on the server from the
-//! service layer's error (one mapping, beside the server functions in
-//! `server_fns`), serialised to the browser, and shown as its message.
+//! service layer's error (one mapping, with the statuses it is answered
+//! with, in `server_fns::errors`), serialised to the browser, and shown as
+//! its message.
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -48,41 +49,6 @@ impl AppError {
                 message,
             } if f == name => Some(message.clone()),
             _ => None,
-        }
-    }
-}
-
-impl AppError {
-    /// The HTTP status a server function answers this error with.
-    pub fn status(&self) -> u16 {
-        match self {
-            AppError::Invalid { .. } | AppError::InsufficientBalance | AppError::InvalidAccount => 400,
-            AppError::BadCredentials | AppError::Unauthorized => 401,
-            AppError::EmailTaken => 409,
-            AppError::RateLimited => 429,
-            AppError::Unavailable => 503,
-            AppError::Internal | AppError::Transport(_) => 500,
-        }
-    }
-}
-
-impl AppError {
-    /// What to tell the user about an answer that a layer in front of the
-    /// server functions made (body too large, request refused, time limit).
-    pub fn for_status(status: u16) -> AppError {
-        match status {
-            401 => AppError::Unauthorized,
-            413 => AppError::Invalid {
-                field: None,
-                message: "That is more than Paisa accepts in one request".into(),
-            },
-            429 => AppError::RateLimited,
-            503 | 504 => AppError::Unavailable,
-            400..=499 => AppError::Invalid {
-                field: None,
-                message: "This request was refused; reload the page and try again".into(),
-            },
-            _ => AppError::Internal,
         }
     }
 }

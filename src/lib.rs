@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod money;
 pub mod paths;

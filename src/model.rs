@@ -167,12 +167,25 @@ pub struct Receive {
 }
 
 /// What the Send Money dialog needs: who, and the idempotency key for this
-/// opening of the dialog (made on the server, so the server-rendered form
-/// and the hydrated one agree on it).
+/// opening of the dialog. Loaded as one resource: rendered by the server,
+/// both reach the browser with the page, so the server-rendered form and
+/// the hydrated one agree on the key; opened in the browser, both are made
+/// there (the person from the row that opened it, the key at random).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendDialog {
     pub recipient: UserSummary,
     pub key: String,
+}
+
+/// Send Money's answer: all its success view shows, without another
+/// read. The journal entry, the amount it moved (as the server read what
+/// was typed) and the sender's balance right after it; the recipient is
+/// the dialog's own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReceipt {
+    pub entry: String,
+    pub amount: Money,
+    pub balance: Money,
 }
 
 /// One of the signed-in user's sessions, as the profile page lists it.

@@ -5,9 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The largest amount the parser accepts: ₹1,00,00,00,000.00 (one hundred crore).
-/// Far above any wallet balance, far below where i64 or f64 lose precision.
-pub const MAX_PAISE: i64 = 1_000_000_000 * 100;
+pub use crate::limits::MAX_PAISE;
 
 /// An amount of money in paise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

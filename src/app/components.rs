@@ -2,6 +2,7 @@
 
 use crate::error::AppError;
 use crate::model::{initial, Me};
+use crate::paths;
 use crate::server_fns::SignOut;
 use leptos::prelude::*;
 
@@ -28,8 +29,8 @@ pub fn Field(
     #[prop(default = "text")] kind: &'static str,
     #[prop(default = "")] autocomplete: &'static str,
     #[prop(default = "")] placeholder: &'static str,
-    #[prop(default = 1)] minlength: u32,
-    #[prop(default = 200)] maxlength: u32,
+    #[prop(default = 1)] minlength: usize,
+    #[prop(default = 200)] maxlength: usize,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
     let error_id = format!("{name}-error");
@@ -153,7 +154,7 @@ pub fn AppBar(me: Me, current: &'static str) -> impl IntoView {
     view! {
         <header class="border-b border-slate-200 bg-white">
             <div class="mx-auto flex max-w-3xl flex-wrap items-center justify-between gap-2 px-4 py-3">
-                <a href="/dashboard" class="text-lg font-bold text-indigo-700">"Payments App"</a>
+                <a href=paths::DASHBOARD class="text-lg font-bold text-indigo-700">"Payments App"</a>
                 <div class="flex items-center gap-2">
                     <p class="text-sm text-slate-700" data-testid="greeting">{format!("Hello, {}", me.first_name)}</p>
                     <Avatar initial=initial(&me.first_name) size="h-9 w-9 text-base"/>
@@ -167,9 +168,9 @@ pub fn AppBar(me: Me, current: &'static str) -> impl IntoView {
                     </ActionForm>
                 </div>
                 <nav aria-label="Main" class="flex w-full gap-1 sm:w-auto sm:order-none">
-                    {link("/dashboard", "Dashboard")}
-                    {link("/transactions", "Transactions")}
-                    {link("/profile", "Profile")}
+                    {link(paths::DASHBOARD, "Dashboard")}
+                    {link(paths::TRANSACTIONS, "Transactions")}
+                    {link(paths::PROFILE, "Profile")}
                 </nav>
             </div>
         </header>
@@ -190,5 +191,3 @@ pub fn Notice(children: Children) -> impl IntoView {
 pub fn Loading() -> impl IntoView {
     view! { <p class="p-6 text-slate-500" aria-live="polite">"Loading…"</p> }
 }
-
-pub use crate::paths::query_escape;

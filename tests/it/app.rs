@@ -266,3 +266,75 @@ async fn without_javascript_a_request_is_asked_confirmed_and_paid_and_a_pay_link
     );
     crate::common::db::assert_books_balance(&env.db).await;
 }
+
+#[tokio::test]
+async fn without_javascript_send_money_shows_only_a_payment_from_the_viewer_to_that_person() {
+    let env = TestEnv::new().await;
+    let base = env.serve().await;
+    let (asha, ravi, mira) = (
+        env.user("Asha", "Rao").await,
+        env.user("Ravi", "Kumar").await,
+        env.user("Mira", "Nair").await,
+    );
+    crate::common::db::set_balance(&env.db, asha, 10_000).await;
+    crate::common::db::set_balance(&env.db, ravi, 10_000).await;
+    let token = env.token(asha).await;
+    let form = format!("/dashboard?send={}", ravi.to_hex());
+
+    // The server-rendered form carries its idempotency key.
+    let (_, html, _) = page_signed_in(&base, &token, &form).await;
+    let key = html
+        .split(r#"name="idempotency_key" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a key in the form");
+    assert!(key.len() > 8 && key.ends_with("-0"), "{key}");
+
+    // Sent by the plain form: on to the success view, which shows it.
+    let fields = [
+        ("to", ravi.to_hex()),
+        ("amount", "1.25".into()),
+        ("idempotency_key", key.into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = post_signed_in(&base, &token, &form, "/api/send_money", &fields).await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let done = res.headers()["location"].to_str().unwrap().to_owned();
+    let sent = find(&env.db, "transfers", doc! { "from": asha }).await.unwrap();
+    let sent = sent.get_object_id("_id").unwrap().to_hex();
+    assert_eq!(done, format!("{form}&sent={sent}"));
+    let (_, html, _) = page_signed_in(&base, &token, &done).await;
+    assert!(html.contains("Sent ₹1.25 to Ravi"), "success view");
+    // The same form again (back and resubmit): the same key, sent once.
+    let again = post_signed_in(&base, &token, &form, "/api/send_money", &fields).await;
+    assert!(again.status().is_redirection(), "{}", again.status());
+    assert_eq!(crate::common::db::balance(&env.db, asha).await, 10_000 - 125);
+
+    // Any other entry under a person's name shows no receipt: one Asha
+    // received from Ravi, hers to Ravi under Mira's name, one between others.
+    let bank = env.bank();
+    let received = bank
+        .transfer(ravi, &asha.to_hex(), Money::from_paise(500), None)
+        .await
+        .unwrap();
+    let others = bank
+        .transfer(ravi, &mira.to_hex(), Money::from_paise(100), None)
+        .await
+        .unwrap();
+    for (to, entry) in [
+        (ravi, received.transfer_id.as_str()),
+        (mira, sent.as_str()),
+        (mira, others.transfer_id.as_str()),
+        (ravi, "not-an-entry"),
+    ] {
+        let path = format!("/dashboard?send={}&sent={entry}", to.to_hex());
+        let (status, html, _) = page_signed_in(&base, &token, &path).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{path}");
+        assert!(
+            !html.contains("Sent ₹") && !html.contains("new-balance"),
+            "{path}: a receipt"
+        );
+        assert!(html.contains("No such transfer"), "{path}: no refusal");
+    }
+    crate::common::db::assert_books_balance(&env.db).await;
+}

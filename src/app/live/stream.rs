@@ -9,8 +9,8 @@
 
 use super::wait::{hidden_for, sleep, until_shown};
 use super::{event, Arrival, Live};
-use crate::app::components::query_escape;
 use crate::error::AppError;
+use crate::paths::query_escape;
 use crate::server_fns::get_me;
 use futures::future::{select, Either};
 use futures::stream::{select_all, StreamExt};

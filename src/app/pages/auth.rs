@@ -1,6 +1,7 @@
 //! Sign up and sign in.
 
 use crate::app::components::{form_errors, AuthCard, Field, FormError, SubmitButton};
+use crate::limits::{EMAIL_BYTES, NAME_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, SIGN_IN_PASSWORD_BYTES};
 use crate::server_fns::{SignIn, SignUp};
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -12,10 +13,10 @@ pub fn SignUpPage() -> impl IntoView {
     view! {
         <AuthCard title="Sign up" subtitle="Enter your information to create an account">
             <ActionForm action=action attr:class="space-y-2" attr:novalidate=true>
-                <Field label="First name" name="first_name" autocomplete="given-name" maxlength=50 error=field("firstName")/>
-                <Field label="Last name" name="last_name" autocomplete="family-name" maxlength=50 error=field("lastName")/>
-                <Field label="Email" name="username" kind="email" autocomplete="email" placeholder="you@example.com" maxlength=254 error=field("username")/>
-                <Field label="Password" name="password" kind="password" autocomplete="new-password" minlength=8 maxlength=128 error=field("password")/>
+                <Field label="First name" name="first_name" autocomplete="given-name" maxlength=NAME_CHARS error=field("firstName")/>
+                <Field label="Last name" name="last_name" autocomplete="family-name" maxlength=NAME_CHARS error=field("lastName")/>
+                <Field label="Email" name="username" kind="email" autocomplete="email" placeholder="you@example.com" maxlength=EMAIL_BYTES error=field("username")/>
+                <Field label="Password" name="password" kind="password" autocomplete="new-password" minlength=PASSWORD_MIN_CHARS maxlength=PASSWORD_MAX_CHARS error=field("password")/>
                 <FormError error=general/>
                 <SubmitButton label="Sign up" pending_label="Creating your account…" pending=action.pending()/>
             </ActionForm>
@@ -40,8 +41,8 @@ pub fn SignInPage() -> impl IntoView {
         <AuthCard title="Sign in" subtitle="Enter your credentials to access your account">
             <ActionForm action=action attr:class="space-y-2" attr:novalidate=true>
                 <input type="hidden" name="next" value=next/>
-                <Field label="Email" name="username" kind="email" autocomplete="username" placeholder="you@example.com" maxlength=254 error=field("username")/>
-                <Field label="Password" name="password" kind="password" autocomplete="current-password" maxlength=1024 error=field("password")/>
+                <Field label="Email" name="username" kind="email" autocomplete="username" placeholder="you@example.com" maxlength=EMAIL_BYTES error=field("username")/>
+                <Field label="Password" name="password" kind="password" autocomplete="current-password" maxlength=SIGN_IN_PASSWORD_BYTES error=field("password")/>
                 <FormError error=general/>
                 <SubmitButton label="Sign in" pending_label="Signing in…" pending=action.pending()/>
             </ActionForm>

@@ -17,7 +17,7 @@ use leptos_router::components::{Redirect, A};
 /// dashboard (which itself sends signed-out users to sign-in).
 #[component]
 pub fn Home() -> impl IntoView {
-    view! { <Redirect path="/dashboard"/> }
+    view! { <Redirect path=crate::paths::DASHBOARD/> }
 }
 
 #[component]

@@ -3,7 +3,7 @@
 //! and confirms. Signed out, the server sends it through sign-in first and
 //! back here after. A link that is not one says so.
 
-use crate::app::components::query_escape;
+use crate::paths::{DashboardUrl, DASHBOARD};
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -22,17 +22,17 @@ pub fn PayLinkPage() -> impl IntoView {
             <main class="flex min-h-screen flex-col items-center justify-center gap-4 px-4 text-center">
                 <h1 class="text-2xl font-bold">"This pay link is not valid"</h1>
                 <p class="text-slate-600">"Ask for a new link, or find the person by name."</p>
-                <A href="/dashboard" attr:class="py-2 text-indigo-600 underline">"Go to your dashboard"</A>
+                <A href=DASHBOARD attr:class="py-2 text-indigo-600 underline">"Go to your dashboard"</A>
             </main>
         }
         .into_any();
     }
-    let mut to = format!("/dashboard?send={id}");
-    for key in ["amount", "note"] {
-        if let Some(value) = query.get(key).filter(|v| !v.is_empty()) {
-            to.push_str(&format!("&{key}={}", query_escape(&value)));
-        }
+    let to = DashboardUrl {
+        amount: query.get("amount"),
+        note: query.get("note"),
+        ..DashboardUrl::send(id)
     }
+    .to_string();
     // On the server a real redirect (302), so it works without JavaScript.
     #[cfg(feature = "ssr")]
     leptos_axum::redirect(&to);

@@ -3,6 +3,7 @@
 
 use crate::app::components::{form_errors, AppBar, FormError, Loading, Notice, SubmitButton};
 use crate::error::AppError;
+use crate::limits::{NAME_CHARS, PASSWORD_MAX_CHARS, SIGN_IN_PASSWORD_BYTES};
 use crate::model::{format_utc, Me, SignedInDevice};
 use crate::server_fns::{get_me, list_sessions, EndSession, SignOutEverywhere, UpdateProfile};
 use leptos::prelude::*;
@@ -37,12 +38,13 @@ fn Profile(me: Me, saved: bool) -> impl IntoView {
                            key: &'static str,
                            value: String,
                            kind: &'static str,
-                           autocomplete: &'static str| {
+                           autocomplete: &'static str,
+                           maxlength: usize| {
         let error = field(key);
         view! {
             <div class="space-y-1">
                 <label for=name class="block text-sm font-medium text-slate-700">{label}</label>
-                <input id=name name=name type=kind value=value autocomplete=autocomplete maxlength=128 class=input_class
+                <input id=name name=name type=kind value=value autocomplete=autocomplete maxlength=maxlength class=input_class
                     aria-describedby=format!("{name}-error")
                     aria-invalid=move || if error.get().is_some() { "true" } else { "false" }/>
                 <p id=format!("{name}-error") class="min-h-[1.25rem] text-sm text-red-600" role="alert">{move || error.get()}</p>
@@ -57,10 +59,10 @@ fn Profile(me: Me, saved: bool) -> impl IntoView {
                 <h1 id="profile-heading" class="text-lg font-semibold">"Profile"</h1>
                 <p class="mt-1 text-sm text-slate-500">{format!("Signed in as {}", me.username)}</p>
                 <ActionForm action attr:class="mt-4 space-y-2">
-                    {field_view("First name", "first_name", "firstName", me.first_name.clone(), "text", "given-name")}
-                    {field_view("Last name", "last_name", "lastName", me.last_name.clone(), "text", "family-name")}
-                    {field_view("New password (leave blank to keep yours)", "password", "password", String::new(), "password", "new-password")}
-                    {field_view("Current password (needed for a new one)", "current_password", "currentPassword", String::new(), "password", "current-password")}
+                    {field_view("First name", "first_name", "firstName", me.first_name.clone(), "text", "given-name", NAME_CHARS)}
+                    {field_view("Last name", "last_name", "lastName", me.last_name.clone(), "text", "family-name", NAME_CHARS)}
+                    {field_view("New password (leave blank to keep yours)", "password", "password", String::new(), "password", "new-password", PASSWORD_MAX_CHARS)}
+                    {field_view("Current password (needed for a new one)", "current_password", "currentPassword", String::new(), "password", "current-password", SIGN_IN_PASSWORD_BYTES)}
                     <FormError error=general/>
                     <SubmitButton label="Save changes" pending_label="Saving…" pending=action.pending()/>
                 </ActionForm>

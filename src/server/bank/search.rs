@@ -5,13 +5,11 @@
 
 use super::store::NameDoc;
 use super::{Bank, SEARCH_LIMIT};
+use crate::limits::SEARCH_MAX_CHARS;
 use crate::model::UserSummary;
 use crate::server::bank::error::BankError;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, oid::ObjectId, Document};
-
-/// Longest search text considered: a full name and a space.
-const SEARCH_MAX_CHARS: usize = 101;
 
 impl Bank {
     /// The first `limit` users by full name (then id) among those whose

@@ -7,6 +7,7 @@ use super::journal::ISSUER;
 use super::store::{is_duplicate_key, name_key, AccountDoc, After, EntryDoc, NameDoc, UserDoc};
 use super::validate::{check_password, clean_name, normalize_email};
 use super::{Bank, MAX_GRANT, MIN_GRANT};
+use crate::limits::{EMAIL_BYTES, SIGN_IN_PASSWORD_BYTES};
 use crate::model::{EntryKind, Me, UserSummary};
 use crate::money::{Money, MAX_PAISE};
 use crate::server::bank::error::BankError;
@@ -163,7 +164,11 @@ impl Bank {
     /// must check it is still the password ([`Bank::still_verified`]).
     pub async fn verify_credentials(&self, username: &str, password: &str) -> Result<Verified, BankError> {
         let username = username.trim().to_lowercase();
-        if username.is_empty() || username.len() > 254 || password.is_empty() || password.len() > 1024 {
+        if username.is_empty()
+            || username.len() > EMAIL_BYTES
+            || password.is_empty()
+            || password.len() > SIGN_IN_PASSWORD_BYTES
+        {
             return Err(BankError::BadCredentials);
         }
         let user = self.users.find_one(doc! { "username": &username }).await?;
@@ -283,7 +288,9 @@ impl Bank {
     /// session alone cannot lock the owner out).
     async fn check_current_password(&self, user: ObjectId, current: Option<String>) -> Result<(), BankError> {
         let wrong = || BankError::invalid("currentPassword", "Current password is incorrect");
-        let current = current.filter(|p| !p.is_empty() && p.len() <= 1024).ok_or_else(wrong)?;
+        let current = current
+            .filter(|p| !p.is_empty() && p.len() <= SIGN_IN_PASSWORD_BYTES)
+            .ok_or_else(wrong)?;
         let stored = self
             .users
             .find_one(doc! { "_id": user })

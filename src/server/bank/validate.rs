@@ -1,6 +1,7 @@
 //! Checks on what users type, before anything reaches the database: each
 //! refusal carries the message the user sees and the field it belongs to.
 
+use crate::limits::{EMAIL_BYTES, NAME_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
 use crate::money::{Money, MoneyError, MAX_PAISE};
 use crate::server::bank::error::BankError;
 
@@ -9,7 +10,7 @@ use crate::server::bank::error::BankError;
 pub fn normalize_email(raw: &str) -> Result<String, BankError> {
     let email = raw.trim().to_lowercase();
     let bad = || BankError::invalid("username", "Enter a valid email address");
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.len() > EMAIL_BYTES || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
@@ -37,10 +38,10 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, BankError> {
     if name.is_empty() {
         return Err(BankError::invalid(field, format!("{label} is required")));
     }
-    if name.chars().count() > 50 {
+    if name.chars().count() > NAME_CHARS {
         return Err(BankError::invalid(
             field,
-            format!("{label} must be at most 50 characters"),
+            format!("{label} must be at most {NAME_CHARS} characters"),
         ));
     }
     let mut previous = None;
@@ -110,8 +111,7 @@ fn joins_after_virama(c: char, previous: Option<char>) -> bool {
     matches!(c, '\u{200C}' | '\u{200D}') && previous.is_some_and(|p| canonical_combining_class(p) == 9)
 }
 
-/// The most characters a note may have.
-pub const NOTE_CHARS: usize = 140;
+pub use crate::limits::NOTE_CHARS;
 
 /// A note on a payment ("rent", "🍕 Friday"): trimmed, NFC-normalised, at
 /// most [`NOTE_CHARS`] characters; one line, and nothing invisible that
@@ -150,10 +150,13 @@ fn is_emoji_part(c: char) -> bool {
 /// 8 to 128 characters (NIST 800-63B: length, not composition rules).
 pub fn check_password(password: &str) -> Result<(), BankError> {
     match password.chars().count() {
-        0..=7 => Err(BankError::invalid("password", "Password must be at least 8 characters")),
-        129.. => Err(BankError::invalid(
+        n if n < PASSWORD_MIN_CHARS => Err(BankError::invalid(
             "password",
-            "Password must be at most 128 characters",
+            format!("Password must be at least {PASSWORD_MIN_CHARS} characters"),
+        )),
+        n if n > PASSWORD_MAX_CHARS => Err(BankError::invalid(
+            "password",
+            format!("Password must be at most {PASSWORD_MAX_CHARS} characters"),
         )),
         _ => Ok(()),
     }

@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         // outside) instead of closing the connection unanswered.
         .layer(CatchPanicLayer::new())
         .layer(from_fn(middleware::hide_server_errors))
-        .layer(from_fn(crate::server_fns::ssr::error_bodies))
+        .layer(from_fn(crate::server_fns::errors::error_bodies))
         .layer(middleware::cors(&state.cors_origins))
         .layer(from_fn_with_state(state.clone(), middleware::security_headers))
         .layer(tracing)

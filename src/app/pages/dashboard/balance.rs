@@ -9,8 +9,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 #[component]
-pub fn BalanceCard(balance: Money, live: Live) -> impl IntoView {
-    let balance = RwSignal::new(balance);
+pub fn BalanceCard(
+    /// The page's balance: also set by the receipts of its own payments.
+    balance: RwSignal<Money>,
+    live: Live,
+) -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     // Only entries that arrive while this card is shown: what came before
     // is in the balance it was made with.

@@ -2,7 +2,7 @@
 //! pay or ask them again. Hidden while a search is on (its results are
 //! the people then).
 
-use super::UserRow;
+use super::rows::UserRow;
 use crate::server_fns::recent_people;
 use leptos::prelude::*;
 

@@ -4,12 +4,14 @@
 //! line ("asks you for", "you asked"), never by colour alone: a request to
 //! pay must never read as money coming in.
 
-use super::modal::{focus_when_loaded, Modal};
-use super::{NoteField, Recipient};
+use super::fields::{AmountField, Done, Failed, NoteField, Recipient};
+use super::modal::Modal;
+use super::rows::KnownPeople;
 use crate::app::components::{Avatar, Hint, Loading};
 use crate::app::live::Live;
 use crate::model::PaymentRequest;
-use crate::server_fns::{get_request_board, open_pay, open_send, AskMoney, CancelRequest, DeclineRequest, PayRequest};
+use crate::paths::{DashboardUrl, DASHBOARD};
+use crate::server_fns::{get_request_board, open_pay, AskMoney, CancelRequest, DeclineRequest, PayRequest};
 use leptos::prelude::*;
 
 /// The pending requests, read again whenever one changes (live) or the
@@ -50,7 +52,7 @@ pub fn RequestsPanel(live: Live) -> impl IntoView {
 fn Incoming(request: PaymentRequest) -> impl IntoView {
     let decline = ServerAction::<DeclineRequest>::new();
     let who = request.to.full_name();
-    let pay_href = format!("/dashboard?pay={}", request.id);
+    let pay_href = DashboardUrl::pay(&request.id).to_string();
     view! {
         <li class="py-3">
             <div class="flex items-start gap-3">
@@ -115,34 +117,35 @@ fn Details(request: PaymentRequest) -> impl IntoView {
 /// Ask `from` for money: amount and note.
 #[component]
 pub fn AskDialog(from: String, asked: Option<String>) -> impl IntoView {
-    let person = Resource::new(move || from.clone(), open_send);
+    let people = KnownPeople::get();
+    let person = Resource::new(move || from.clone(), move |from| people.person(from));
     let action = ServerAction::<AskMoney>::new();
     let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
-        <Modal labelled_by="ask-title" close_href="/dashboard".to_owned()>
+        <Modal labelled_by="ask-title" close_href=DASHBOARD.to_owned()>
             <h2 id="ask-title" class="text-center text-2xl font-bold">"Request Money"</h2>
             <Suspense fallback=Loading>
                 {move || {
                     let asked = asked.clone();
                     Suspend::new(async move {
                         match person.await {
-                            Ok(d) if asked.is_some() => view! {
-                                <Recipient user=d.recipient.clone() testid="person"/>
+                            Ok(recipient) if asked.is_some() => view! {
+                                <Recipient user=recipient.clone() testid="person"/>
                                 <p class="mt-4 rounded-lg bg-slate-50 p-4 ring-1 ring-slate-200" role="status">
-                                    {format!("Request sent: {} can pay it from their dashboard.", d.recipient.first_name)}
+                                    {format!("Request sent: {} can pay it from their dashboard.", recipient.first_name)}
                                 </p>
                                 <Done/>
                             }.into_any(),
-                            Ok(d) => view! {
-                                <Recipient user=d.recipient.clone() testid="person"/>
+                            Ok(recipient) => view! {
+                                <Recipient user=recipient.clone() testid="person"/>
                                 <ActionForm action attr:class="mt-4 space-y-3">
-                                    <input type="hidden" name="from" value=d.recipient.id.clone()/>
+                                    <input type="hidden" name="from" value=recipient.id.clone()/>
                                     <AmountField error=Signal::derive(error)/>
                                     <NoteField/>
                                     <button type="submit" disabled=move || action.pending().get() class="w-full rounded-lg bg-slate-900 px-4 py-2.5 font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:opacity-60">
-                                        {format!("Ask {} to pay you", d.recipient.first_name)}
+                                        {format!("Ask {} to pay you", recipient.first_name)}
                                     </button>
-                                    <a href="/dashboard" class="block rounded-lg px-4 py-2 text-center text-sm font-medium text-slate-600 hover:bg-slate-100">"Cancel"</a>
+                                    <a href=DASHBOARD class="block rounded-lg px-4 py-2 text-center text-sm font-medium text-slate-600 hover:bg-slate-100">"Cancel"</a>
                                 </ActionForm>
                             }.into_any(),
                             Err(e) => view! { <Failed message=e.to_string()/> }.into_any(),
@@ -162,7 +165,7 @@ pub fn PayDialog(id: String) -> impl IntoView {
     let request = Resource::new(move || (id.clone(), action.version().get()), |(id, _)| open_pay(id));
     let error = move || action.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
-        <Modal labelled_by="pay-title" close_href="/dashboard".to_owned()>
+        <Modal labelled_by="pay-title" close_href=DASHBOARD.to_owned()>
             <h2 id="pay-title" class="text-center text-2xl font-bold">"Pay a request"</h2>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
@@ -189,7 +192,7 @@ pub fn PayDialog(id: String) -> impl IntoView {
                                     <button type="submit" disabled=move || action.pending().get() class="w-full rounded-lg bg-emerald-700 px-4 py-2.5 font-semibold text-white hover:bg-emerald-800 focus:outline-none focus-visible:ring-2 focus-visible:ring-emerald-500 focus-visible:ring-offset-2 disabled:opacity-60">
                                         {format!("Pay {}", r.amount)}
                                     </button>
-                                    <a href="/dashboard" class="block rounded-lg px-4 py-2 text-center text-sm font-medium text-slate-600 hover:bg-slate-100">"Not now"</a>
+                                    <a href=DASHBOARD class="block rounded-lg px-4 py-2 text-center text-sm font-medium text-slate-600 hover:bg-slate-100">"Not now"</a>
                                 </ActionForm>
                             }.into_any()
                         }
@@ -198,49 +201,5 @@ pub fn PayDialog(id: String) -> impl IntoView {
                 })}
             </Suspense>
         </Modal>
-    }
-}
-
-#[component]
-fn AmountField(error: Signal<Option<String>>) -> impl IntoView {
-    let amount_ref = NodeRef::<leptos::html::Input>::new();
-    focus_when_loaded(amount_ref);
-    view! {
-        <div class="space-y-1">
-            <label for="amount" class="block text-sm font-medium text-slate-700">"Amount (in ₹)"</label>
-            <input
-                node_ref=amount_ref
-                id="amount"
-                name="amount"
-                type="text"
-                inputmode="decimal"
-                autocomplete="off"
-                required=true
-                placeholder="Enter amount"
-                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
-                aria-describedby="amount-error"
-                class="block w-full rounded-lg border border-slate-300 px-3 py-2 text-base shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40"
-            />
-            <p id="amount-error" class="min-h-[1.25rem] text-sm text-red-600" role="alert">{move || error.get()}</p>
-        </div>
-    }
-}
-
-#[component]
-fn Done() -> impl IntoView {
-    let done_ref = NodeRef::<leptos::html::A>::new();
-    focus_when_loaded(done_ref);
-    view! {
-        <a node_ref=done_ref href="/dashboard" class="mt-4 block w-full rounded-lg bg-slate-900 px-4 py-2.5 text-center font-semibold text-white hover:bg-slate-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2">
-            "Done"
-        </a>
-    }
-}
-
-#[component]
-fn Failed(message: String) -> impl IntoView {
-    view! {
-        <p class="mt-4 text-sm text-red-700" role="alert">{message}</p>
-        <a href="/dashboard" class="mt-4 block py-2 text-center text-sm font-medium text-indigo-600 underline">"Close"</a>
     }
 }

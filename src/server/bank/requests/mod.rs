@@ -35,7 +35,7 @@ pub const BLOCKS: &str = "requestBlocks";
 /// How long a request can be paid.
 pub const REQUEST_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Pending requests one user may have asked for at once.
-pub const MAX_PENDING: u64 = 20;
+pub use crate::limits::MAX_PENDING;
 /// Requests listed at once.
 const LIST_LIMIT: usize = 100;
 /// Requests read at a time while looking for those in one state.
