@@ -5,6 +5,7 @@
 use axum::http::HeaderValue;
 use clap::Parser;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Streams one instance holds unless `MAX_LIVE_STREAMS` says otherwise:
 /// half of the connections it accepts, so pages and the API keep the rest.
@@ -12,6 +13,32 @@ pub const DEFAULT_MAX_STREAMS: usize = 2048;
 /// Users whose names an instance keeps for search unless
 /// `SEARCH_MEMORY_MAX_USERS` says otherwise (~90 MB).
 pub const DEFAULT_SEARCH_MEMORY_MAX_USERS: usize = 1_000_000;
+
+/// How many connections the instance holds, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// The most connections open at once; more are closed as they arrive.
+    pub total: usize,
+    /// The most from one address (none: every client comes through our own
+    /// proxy, whose address they all share).
+    pub per_address: Option<usize>,
+    /// How long a client may take to send its first request head; with
+    /// HTTP/1 also each later one, and how long an idle connection is kept.
+    pub head: Duration,
+    /// How long an HTTP/2 connection with no request in flight is kept.
+    pub idle: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            total: 4096,
+            per_address: Some(256),
+            head: Duration::from_secs(10),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Parser)]
 #[command(name = "paisa", version, about = "Paisa: a wallet to send money to people by name")]

@@ -63,7 +63,11 @@ pub async fn sign_in(username: &str, password: &str) -> Result<(), AppError> {
             SignInRefused::TooMany(wait) => too_many(wait),
             SignInRefused::Bank(e) => AppError::from(e),
         })?;
-    set_cookie(&session_cookie(&signed.token, state.sessions.lifetime(), state.cookie_secure));
+    set_cookie(&session_cookie(
+        &signed.token,
+        state.sessions.lifetime(),
+        state.cookie_secure,
+    ));
     // This browser is let in later while the username is under attack.
     set_cookie(&signed.device_cookie);
     Ok(())

@@ -1,14 +1,15 @@
 //! Accepting connections, within bounds that keep any one client from
 //! taking the instance away from the others: a cap on connections in all
 //! and per client address; a connection must send a complete request head
-//! within [`ConnectionLimits::head`] of being accepted, whatever its
+//! within `ConnectionLimits::head` of being accepted, whatever its
 //! protocol (hyper reads the protocol's first bytes with no timeout, and
 //! its HTTP/1 header timeout starts only after them); an HTTP/2
 //! connection with no request in flight is closed after
-//! [`ConnectionLimits::idle`], and one whose peer stops answering pings
+//! `ConnectionLimits::idle`, and one whose peer stops answering pings
 //! sooner. One connection loop of our own rather than `axum::serve`, for
 //! these and to give each request its peer's address.
 
+use crate::server::config::ConnectionLimits;
 use crate::server::http::router::router;
 use crate::server::state::AppState;
 use axum::extract::ConnectInfo;
@@ -19,32 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// How many connections the instance holds, and for how long.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectionLimits {
-    /// The most connections open at once; more are closed as they arrive.
-    pub total: usize,
-    /// The most from one address (none: every client comes through our own
-    /// proxy, whose address they all share).
-    pub per_address: Option<usize>,
-    /// How long a client may take to send its first request head; with
-    /// HTTP/1 also each later one, and how long an idle connection is kept.
-    pub head: Duration,
-    /// How long an HTTP/2 connection with no request in flight is kept.
-    pub idle: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> ConnectionLimits {
-        ConnectionLimits {
-            total: 4096,
-            per_address: Some(256),
-            head: Duration::from_secs(10),
-            idle: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Serves the router on `listener` until `shutdown` completes, then lets
 /// the requests in flight finish.
 pub async fn serve_on(
@@ -52,11 +27,7 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use http_body_util::BodyExt;
-    use hyper_util::rt::{TokioExecutor, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
-    use tower::ServiceExt;
 
     let limits = state.connections;
     let live = state.live.clone();
@@ -73,16 +44,7 @@ pub async fn serve_on(
     let open = Arc::new(Semaphore::new(limits.total));
     let addresses = Addresses::default();
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.head);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(limits.idle / 2))
-        .keep_alive_timeout(limits.idle / 2);
+    let builder = builder(limits);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -107,32 +69,9 @@ pub async fn serve_on(
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
-        let (began, answered) = (activity.clone(), activity.clone());
-        // Each request sees its peer's address, and counts as in flight
-        // until its answer's body is done (a live stream for as long as it
-        // runs).
-        let service = app
-            .clone()
-            .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
-                began.begin();
-                let mut request = request.map(axum::body::Body::new);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            })
-            .map_response(move |response: axum::response::Response| {
-                let done = InFlight(answered.clone());
-                response.map(move |body| {
-                    axum::body::Body::new(body.map_frame(move |frame| {
-                        let _ = &done;
-                        frame
-                    }))
-                })
-            });
+        let service = hyper_util::service::TowerToHyperService::new(service(app.clone(), peer, &activity));
         let connection = builder
-            .serve_connection(
-                hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            )
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -147,6 +86,57 @@ pub async fn serve_on(
     sweeper.abort();
     expiring.abort();
     Ok(())
+}
+
+/// HTTP/1 and HTTP/2 as the limits say: a head's time limit, and pings
+/// that find an HTTP/2 peer gone.
+fn builder(limits: ConnectionLimits) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.head);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.idle / 2))
+        .keep_alive_timeout(limits.idle / 2);
+    builder
+}
+
+/// The router for one connection: each request sees its peer's address,
+/// and counts as in flight until its answer's body is done (a live stream
+/// for as long as it runs).
+fn service(
+    app: axum::Router,
+    peer: std::net::SocketAddr,
+    activity: &Arc<Activity>,
+) -> impl tower::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let (began, answered) = (activity.clone(), activity.clone());
+    app.map_request(move |request: hyper::Request<hyper::body::Incoming>| {
+        began.begin();
+        let mut request = request.map(axum::body::Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    })
+    .map_response(move |response: axum::response::Response| {
+        let done = InFlight(answered.clone());
+        response.map(move |body| {
+            axum::body::Body::new(body.map_frame(move |frame| {
+                let _ = &done;
+                frame
+            }))
+        })
+    })
 }
 
 /// Runs `connection` until it ends, closing it when it sends no request

@@ -9,17 +9,15 @@
 //! chunk took, so that a database serving one request at a time still
 //! serves payments while the audit runs.
 
+use super::ranges::IdRanges;
 use super::requests_pass::Paying;
-use super::{int, Audit, IdRanges, Progress, Remembered, Violation};
+use super::{int, Audit, Progress, Remembered, Violation};
 use crate::server::bank::error::BankError;
 use crate::server::bank::store::{JOURNAL, KEY_LIFETIME};
 use mongodb::bson::{doc, oid::ObjectId, DateTime, Document};
 use mongodb::{ClientSession, Database};
 use std::collections::HashMap;
 use std::time::Instant;
-
-/// Entries a chunk aims at.
-pub(super) const CHUNK_ENTRIES: usize = 4_000;
 
 impl Audit {
     /// Sums every entry into its sender's debits and its recipient's

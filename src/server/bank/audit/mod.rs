@@ -13,6 +13,7 @@
 
 mod chain;
 mod journal_pass;
+mod ranges;
 mod requests_pass;
 
 use super::journal::ISSUER;
@@ -22,6 +23,7 @@ use crate::money::Money;
 use crate::server::bank::error::BankError;
 use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 use mongodb::{Client, ClientSession, Database};
+use ranges::IdRanges;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -333,61 +335,6 @@ impl Audit {
     }
 }
 
-/// Ranges of ObjectIds from a first one to the end of the id space, each
-/// widened or narrowed to hold about [`journal_pass::CHUNK_ENTRIES`]
-/// documents by how many the one before held. Ids as numbers: the top 32
-/// of 96 bits are seconds, so the first range, 2^64 wide, is about a
-/// second of ids.
-struct IdRanges {
-    from: u128,
-    width: u128,
-}
-
-impl IdRanges {
-    fn from(first: ObjectId) -> IdRanges {
-        IdRanges {
-            from: oid_number(first),
-            width: 1 << 64,
-        }
-    }
-
-    /// The next range, as a filter on an id field; none past the end.
-    fn next_range(&mut self) -> Option<Document> {
-        if self.from >= 1 << 96 {
-            return None;
-        }
-        let to = self.from.saturating_add(self.width);
-        let mut range = doc! { "$gte": oid_from_number(self.from) };
-        if to < 1 << 96 {
-            range.insert("$lt", oid_from_number(to));
-        }
-        self.from = to;
-        Some(range)
-    }
-
-    /// The last range held `seen` documents.
-    fn saw(&mut self, seen: usize) {
-        self.width = match seen {
-            0 => self.width.saturating_mul(2),
-            n => (self.width * journal_pass::CHUNK_ENTRIES as u128 / n as u128).max(1),
-        };
-    }
-}
-
-/// An ObjectId's 12 bytes as a number, and back.
-pub(super) fn oid_number(id: ObjectId) -> u128 {
-    let mut bytes = [0_u8; 16];
-    bytes[4..].copy_from_slice(&id.bytes());
-    u128::from_be_bytes(bytes)
-}
-
-pub(super) fn oid_from_number(n: u128) -> ObjectId {
-    let bytes = n.to_be_bytes();
-    let mut id = [0_u8; 12];
-    id.copy_from_slice(&bytes[4..]);
-    ObjectId::from_bytes(id)
-}
-
 /// A stored number as paise (Int64, or Int32 as older writers may have
 /// stored small ones); anything else counts as 0 and so shows up as a
 /// difference.
@@ -396,19 +343,5 @@ fn int(value: Option<&Bson>) -> i64 {
         Some(Bson::Int64(n)) => *n,
         Some(Bson::Int32(n)) => i64::from(*n),
         _ => 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_round_trip_through_numbers_in_order() {
-        let (a, b) = (ObjectId::new(), ObjectId::new());
-        assert_eq!(oid_from_number(oid_number(a)), a);
-        assert!(oid_number(a) < oid_number(b));
-        assert_eq!(oid_number(ISSUER), 0);
-        assert_eq!(oid_from_number((1 << 96) - 1), ObjectId::from_bytes([0xff; 12]));
     }
 }

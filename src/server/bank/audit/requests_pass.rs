@@ -60,19 +60,7 @@ impl Audit {
             .filter_map(|r| Some((r.get_object_id("_id").ok()?, r)))
             .collect();
         for paid in paying {
-            // At most one entry a request, whatever the journal's indexes say.
-            if let Some(first) = self.paid.insert(paid.request, paid.entry) {
-                self.flag(
-                    paid,
-                    "a request must be paid by one entry at most",
-                    format!(
-                        "request {} paid by entry {} only",
-                        paid.request.to_hex(),
-                        first.to_hex()
-                    ),
-                    format!("also entry {}", paid.entry.to_hex()),
-                );
-            }
+            self.paid_once(paid);
             let found = requests.get(&paid.request);
             let asked = found.map(|r| {
                 (
@@ -119,6 +107,22 @@ impl Audit {
             }
         }
         Ok(())
+    }
+
+    /// At most one entry a request, whatever the journal's indexes say.
+    fn paid_once(&mut self, paid: &Paying) {
+        if let Some(first) = self.paid.insert(paid.request, paid.entry) {
+            self.flag(
+                paid,
+                "a request must be paid by one entry at most",
+                format!(
+                    "request {} paid by entry {} only",
+                    paid.request.to_hex(),
+                    first.to_hex()
+                ),
+                format!("also entry {}", paid.entry.to_hex()),
+            );
+        }
     }
 
     fn flag(&mut self, paid: &Paying, check: &'static str, expected: String, found: String) {
