@@ -27,10 +27,15 @@ pub fn is_private(path: &str) -> bool {
 }
 
 /// Where to go after signing in, from a `next` parameter: a private page
-/// of this site (with its query), never another site; else the dashboard.
+/// of this site (with its query), written in printable ASCII as a URL is
+/// (it goes into a `Location` header), never another site; else the
+/// dashboard.
 pub fn after_sign_in(next: Option<&str>) -> &str {
     match next {
-        Some(next) if !next.contains(['\\', '\r', '\n']) && is_private(next.split('?').next().unwrap_or_default()) => {
+        Some(next)
+            if next.chars().all(|c| c.is_ascii_graphic() && c != '\\')
+                && is_private(next.split('?').next().unwrap_or_default()) =>
+        {
             next
         }
         _ => DASHBOARD,

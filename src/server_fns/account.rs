@@ -38,8 +38,10 @@ pub async fn sign_up(
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(username: String, password: String, next: Option<String>) -> Result<(), AppError> {
     respond(async move {
+        // Where to land is settled before a session exists.
+        let to = crate::paths::after_sign_in(next.as_deref()).to_owned();
         context::sign_in(&username, &password).await?;
-        leptos_axum::redirect(crate::paths::after_sign_in(next.as_deref()));
+        leptos_axum::redirect(&to);
         Ok(())
     })
     .await

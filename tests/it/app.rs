@@ -59,6 +59,10 @@ async fn private_pages_send_signed_out_visitors_to_sign_in() {
         (pay, pay),
         ("//evil.example/", "/dashboard"),
         ("https://evil.example", "/dashboard"),
+        // A control character (it cannot stand in a header): the
+        // dashboard, answered, not a connection closed unanswered.
+        ("/dashboard?x=\u{1}", "/dashboard"),
+        ("/pay/65f1a0ffee0123456789abcd?note=a b", "/dashboard"),
     ] {
         let res = submit_form(
             &client(),
