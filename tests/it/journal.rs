@@ -666,7 +666,7 @@ async fn the_audit_rides_out_a_busy_database() {
     }
     // Reads that keep the single-threaded database busy for seconds each.
     let scratch = db.collection::<Document>("scratch");
-    let rows: Vec<Document> = (0..150_000_i64).map(|i| doc! { "v": i }).collect();
+    let rows: Vec<Document> = (0..200_000_i64).map(|i| doc! { "v": i }).collect();
     for chunk in rows.chunks(10_000) {
         scratch.insert_many(chunk.to_vec()).await.unwrap();
     }

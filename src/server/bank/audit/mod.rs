@@ -92,10 +92,18 @@ pub async fn audit_with_progress(
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Report, BankError> {
     let started = Instant::now();
+    let journal_before = db
+        .collection::<Document>(super::store::JOURNAL)
+        .estimated_document_count()
+        .await?;
     let mut session = client.start_session().await?;
     // A transaction only to read one snapshot: it writes nothing.
     session.start_transaction().with_options(transaction_options()).await?;
-    let result = Audit::default().run(db, &mut session, pace, progress).await;
+    let audit = Audit {
+        journal_before,
+        ..Audit::default()
+    };
+    let result = audit.run(db, &mut session, pace, progress).await;
     let _ = session.abort_transaction().await;
     let mut report = result?;
     report.seconds = started.elapsed().as_secs_f64();
@@ -104,6 +112,8 @@ pub async fn audit_with_progress(
 
 #[derive(Default)]
 struct Audit {
+    /// The journal's size just before the snapshot (`journal_pass.rs`).
+    journal_before: u64,
     tallies: HashMap<ObjectId, Tally>,
     /// Each request paid so far, by its entry.
     paid: HashMap<ObjectId, ObjectId>,
