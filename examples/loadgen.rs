@@ -419,6 +419,11 @@ async fn main() -> Result<(), String> {
     // As fast as the database allows (`--pace 0`): a check, with no payments to make room for.
     let books = tokio::task::spawn_blocking({
         let mut auditor = auditor.clone();
+        // Whatever pace `--audit-args` gave the runs above (a flag given
+        // twice is refused).
+        if let Some(at) = auditor.extra.iter().position(|a| a == "--pace") {
+            auditor.extra.drain(at..(at + 2).min(auditor.extra.len()));
+        }
         auditor.extra.extend(["--pace".to_owned(), "0".to_owned()]);
         move || auditor.run("after the run, --pace 0", None)
     })
