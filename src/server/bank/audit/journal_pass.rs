@@ -37,15 +37,8 @@ impl Audit {
     ) -> Result<(), BankError> {
         let journal = db.collection::<Document>(JOURNAL);
         let total = self.journal_before;
-        let first = journal
-            .find_one(doc! {})
-            .sort(doc! { "_id": 1 })
-            .projection(doc! { "_id": 1 })
-            .session(&mut *session)
-            .await?;
         let now = DateTime::now().timestamp_millis();
-        if let Some(first) = first.and_then(|e| e.get_object_id("_id").ok()) {
-            let mut ranges = IdRanges::from(first);
+        if let Some(mut ranges) = IdRanges::over(&journal, "_id", session).await? {
             while let Some(range) = ranges.next_range() {
                 let started = Instant::now();
                 let mut cursor = journal
@@ -89,6 +82,38 @@ impl Audit {
         Ok(())
     }
 
+    /// Adds one side of `entry` to its `holder`'s tally, with the balance
+    /// the entry records for it; a holder without an account is a
+    /// violation naming the entry.
+    fn post(&mut self, entry: &Document, id: Option<ObjectId>, holder: Option<ObjectId>, side: Side) {
+        let (after, missing) = match side {
+            Side::Credit(_) => ("toAfter", "entry names a recipient account that does not exist"),
+            Side::Debit(_) => ("fromAfter", "entry names a sender account that does not exist"),
+        };
+        match holder.and_then(|h| self.tallies.get_mut(&h)) {
+            Some(t) => {
+                let change = match side {
+                    Side::Credit(amount) => {
+                        t.journal_credits += amount;
+                        amount
+                    }
+                    Side::Debit(amount) => {
+                        t.journal_debits += amount;
+                        -amount
+                    }
+                };
+                t.link(entry.get_document(after).ok(), change);
+            }
+            None => self.violations.push(Violation {
+                check: missing,
+                account: None,
+                user: holder.map(|h| h.to_hex()),
+                expected: "an account".into(),
+                found: format!("entry {}", id.map(|i| i.to_hex()).unwrap_or_default()),
+            }),
+        }
+    }
+
     fn entry(&mut self, entry: &Document, remembered: &mut HashMap<(ObjectId, String), Remembered>, now: i64) {
         let id = entry.get_object_id("_id").ok();
         let amount = int(entry.get("amount"));
@@ -102,32 +127,8 @@ impl Audit {
                 found: format!("entry {}: {amount} paise", id.map(|i| i.to_hex()).unwrap_or_default()),
             });
         }
-        match to.and_then(|to| self.tallies.get_mut(&to)) {
-            Some(t) => {
-                t.journal_credits += amount;
-                t.link(entry.get_document("toAfter").ok(), amount);
-            }
-            None => self.violations.push(Violation {
-                check: "entry names a recipient account that does not exist",
-                account: None,
-                user: to.map(|t| t.to_hex()),
-                expected: "an account".into(),
-                found: format!("entry {}", id.map(|i| i.to_hex()).unwrap_or_default()),
-            }),
-        }
-        match from.and_then(|from| self.tallies.get_mut(&from)) {
-            Some(t) => {
-                t.journal_debits += amount;
-                t.link(entry.get_document("fromAfter").ok(), -amount);
-            }
-            None => self.violations.push(Violation {
-                check: "entry names a sender account that does not exist",
-                account: None,
-                user: from.map(|f| f.to_hex()),
-                expected: "an account".into(),
-                found: format!("entry {}", id.map(|i| i.to_hex()).unwrap_or_default()),
-            }),
-        }
+        self.post(entry, id, to, Side::Credit(amount));
+        self.post(entry, id, from, Side::Debit(amount));
         let (Some(sender), Ok(key)) = (from, entry.get_str("idempotencyKey")) else {
             return;
         };
@@ -153,4 +154,11 @@ impl Audit {
             });
         }
     }
+}
+
+/// An entry's amount as it reaches one of its accounts.
+#[derive(Clone, Copy)]
+enum Side {
+    Credit(i64),
+    Debit(i64),
 }

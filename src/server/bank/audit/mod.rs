@@ -158,16 +158,9 @@ impl Audit {
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<(), BankError> {
         let accounts = db.collection::<Document>(ACCOUNTS);
-        let first = accounts
-            .find_one(doc! {})
-            .sort(doc! { "userId": 1 })
-            .projection(doc! { "userId": 1 })
-            .session(&mut *session)
-            .await?;
-        let Some(first) = first.and_then(|a| a.get_object_id("userId").ok()) else {
+        let Some(mut ranges) = IdRanges::over(&accounts, "userId", session).await? else {
             return Ok(());
         };
-        let mut ranges = IdRanges::from(first);
         while let Some(range) = ranges.next_range() {
             let started = Instant::now();
             let mut cursor = accounts

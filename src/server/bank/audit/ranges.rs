@@ -3,6 +3,7 @@
 //! (SecantusDB reads a whole index range before it applies one).
 
 use mongodb::bson::{doc, oid::ObjectId, Document};
+use mongodb::{ClientSession, Collection};
 
 /// Documents a range aims at.
 pub(super) const CHUNK_ENTRIES: usize = 4_000;
@@ -18,11 +19,23 @@ pub(super) struct IdRanges {
 }
 
 impl IdRanges {
-    pub(super) fn from(first: ObjectId) -> IdRanges {
-        IdRanges {
+    /// Ranges over `field` of `collection` in the snapshot of `session`,
+    /// from its smallest ObjectId; none when it holds none.
+    pub(super) async fn over(
+        collection: &Collection<Document>,
+        field: &str,
+        session: &mut ClientSession,
+    ) -> mongodb::error::Result<Option<IdRanges>> {
+        let first = collection
+            .find_one(doc! {})
+            .sort(doc! { field: 1 })
+            .projection(doc! { field: 1 })
+            .session(session)
+            .await?;
+        Ok(first.and_then(|d| d.get_object_id(field).ok()).map(|first| IdRanges {
             from: oid_number(first),
             width: 1 << 64,
-        }
+        }))
     }
 
     /// The next range, as a filter on an id field; none past the end.
