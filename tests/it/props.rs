@@ -293,7 +293,7 @@ fn name_like() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         "[ \\t]{0,2}\\PC{0,55}[ \\t]{0,2}",
-        "[A-Za-z \\u{0}\\u{7}\\u{7f}\\u{85}\\n]{0,60}",
+        "[A-Za-z \\u{0}\\u{7}\\u{7f}\\u{85}\\n\\u{2028}\\u{2029}]{0,60}",
         "é{45,55}",
         // Decomposed letters, a virama, joiners, bidi controls and other
         // invisible characters among letters.
@@ -341,7 +341,8 @@ proptest! {
     }
 
     /// A name is accepted exactly when, trimmed and NFC-normalised, it has
-    /// 1 to 50 characters, no control character and nothing invisible (a
+    /// 1 to 50 characters, no control character or line/paragraph
+    /// separator (a name is one line) and nothing invisible (a
     /// format character or a blank filler, but for a joiner right after a
     /// virama); the stored name is the normalised text.
     #[test]
@@ -357,7 +358,7 @@ proptest! {
             let after_virama = i > 0 && canonical_combining_class(chars[i - 1]) == 9;
             invisible && !(matches!(c, '\u{200C}' | '\u{200D}') && after_virama)
         });
-        let ok = !chars.is_empty() && chars.len() <= 50 && !chars.iter().any(|c| c.is_control()) && !hidden;
+        let ok = !chars.is_empty() && chars.len() <= 50 && !chars.iter().any(|&c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) && !hidden;
         match clean_name(field, &raw) {
             Ok(name) => {
                 prop_assert!(ok, "accepted {:?}", raw);
