@@ -61,6 +61,62 @@ impl IdRanges {
     }
 }
 
+/// Ranges of ObjectIds that cover the whole id space, cut at known ids
+/// (the account holders, when the journal is read by recipient), so a range
+/// never starts in a long empty stretch and ends in a dense one. How many
+/// holders a range spans adapts to how many documents the one before held,
+/// aiming at [`CHUNK_ENTRIES`]; ids between holders (a recipient without an
+/// account) fall in some range too.
+pub(super) struct HolderRanges {
+    /// The holders, in id order.
+    holders: Vec<ObjectId>,
+    /// The next range starts at this holder (none yet: from the zero id).
+    next: Option<usize>,
+    /// Holders the next range spans.
+    span: usize,
+    done: bool,
+}
+
+impl HolderRanges {
+    pub(super) fn new(mut holders: Vec<ObjectId>) -> HolderRanges {
+        holders.sort_unstable_by_key(|h| oid_number(*h));
+        HolderRanges {
+            holders,
+            next: None,
+            span: 1_000,
+            done: false,
+        }
+    }
+
+    /// The next range, as a filter on an id field; none past the end.
+    pub(super) fn next_range(&mut self) -> Option<Document> {
+        if self.done {
+            return None;
+        }
+        let start = self.next.unwrap_or(0);
+        let mut range = match self.next {
+            Some(i) => doc! { "$gte": self.holders[i] },
+            None => doc! { "$gte": oid_from_number(0) },
+        };
+        let end = start + self.span;
+        if end < self.holders.len() {
+            range.insert("$lt", self.holders[end]);
+            self.next = Some(end);
+        } else {
+            self.done = true;
+        }
+        Some(range)
+    }
+
+    /// The last range held `seen` documents.
+    pub(super) fn saw(&mut self, seen: usize) {
+        self.span = match seen {
+            0 => self.span.saturating_mul(2),
+            n => (self.span * CHUNK_ENTRIES / n).max(1),
+        };
+    }
+}
+
 /// An ObjectId's 12 bytes as a number, and back.
 fn oid_number(id: ObjectId) -> u128 {
     let mut bytes = [0_u8; 16];
@@ -87,5 +143,38 @@ mod tests {
         assert!(oid_number(a) < oid_number(b));
         assert_eq!(oid_number(ISSUER), 0);
         assert_eq!(oid_from_number((1 << 96) - 1), ObjectId::from_bytes([0xff; 12]));
+    }
+
+    /// Holder ranges cover every id, each holder in exactly one range, and
+    /// narrow to one holder where one holder has many documents.
+    #[test]
+    fn holder_ranges_cover_the_id_space_and_adapt() {
+        let holders: Vec<ObjectId> = (0..10_000).map(|_| ObjectId::new()).collect();
+        let mut ranges = HolderRanges::new(holders.clone());
+        let first = ranges.next_range().unwrap();
+        assert_eq!(first.get_object_id("$gte").unwrap(), ISSUER);
+        let mut bounds = vec![first.clone()];
+        ranges.saw(40_000);
+        while let Some(r) = ranges.next_range() {
+            bounds.push(r);
+            ranges.saw(CHUNK_ENTRIES);
+        }
+        assert!(!bounds.last().unwrap().contains_key("$lt"));
+        for pair in bounds.windows(2) {
+            assert_eq!(
+                pair[0].get_object_id("$lt").unwrap(),
+                pair[1].get_object_id("$gte").unwrap()
+            );
+        }
+        // 40,000 in the first 1,000 holders: the next range spans 100.
+        let second = &bounds[1];
+        let (lo, hi) = (
+            second.get_object_id("$gte").unwrap(),
+            second.get_object_id("$lt").unwrap(),
+        );
+        let inside = holders
+            .iter()
+            .filter(|h| oid_number(**h) >= oid_number(lo) && oid_number(**h) < oid_number(hi));
+        assert_eq!(inside.count(), 100);
     }
 }
