@@ -4,8 +4,9 @@
 //!
 //! Memory is bounded by the number of accounts (one tally each) and the
 //! idempotency records (a day's worth: they expire), not by the journal:
-//! it is read once, in ranges of entry ids (`journal_pass.rs`), each entry
-//! summed into the tallies of its two accounts and then dropped.
+//! it is read once, in ranges of recipient ids cut at the account holders
+//! (`journal_pass.rs`), each entry summed into the tallies of its two
+//! accounts and then dropped.
 //! Accounts are read in chunks too, by ranges of holder ids (an account is
 //! always made with its holder). Between chunks the audit pauses, so a
 //! database that serves one request at a time (the embedded one) keeps
